@@ -1,0 +1,49 @@
+# netbsd-xen-harness. Every target installs what it needs first (scripts/setup.sh is idempotent).
+SHELL := /bin/bash
+BOX ?=
+NBXEN := node bin/nbxen.js
+MOCHA := npx mocha
+BOX_FLAG := $(if $(BOX),--box $(BOX),)
+
+.PHONY: setup up test check typecheck format-check format unit integration specs bench doctor clean
+
+setup:
+	@bash scripts/setup.sh
+
+## The main job: build/install the box, run every HOWTO step, leave it running (BOX=debian-12 to pick a box).
+up: setup
+	$(NBXEN) up $(BOX_FLAG)
+
+## Everything CI runs: type check, formatter check, unit and integration tests, the HOWTO specs (debian-12).
+test: setup check unit integration
+	$(MAKE) --no-print-directory specs BOX=$(or $(BOX),debian-12)
+
+check: typecheck format-check
+
+typecheck: setup
+	npx tsc --noEmit -p .
+
+format-check: setup
+	npx prettier --check .
+
+format: setup
+	npx prettier --write .
+
+unit: setup
+	$(MOCHA) 'specs/unit/**/*.test.ts'
+
+integration: setup
+	$(MOCHA) 'specs/integration/**/*.test.ts'
+
+## The HOWTO specs against one box (default debian-12): JUnit XML and a summary in .nbxen/reports/.
+specs: setup
+	NBXEN_BOX=$(or $(BOX),debian-12) bash scripts/run-specs.sh
+
+bench: setup
+	npx tsx bench/run.ts
+
+doctor: setup
+	$(NBXEN) doctor
+
+clean:
+	rm -rf .nbxen/machines .nbxen/reports

@@ -1,0 +1,90 @@
+import type { GuestShell } from "../console/shell.ts";
+import type { AcceleratorChoice } from "../machine/accel.ts";
+import type { Machine, MachineOptions } from "../machine/machine.ts";
+import type { HarnessConfig } from "../config/schema.ts";
+import type { ArtifactStore, LocalArtifactServer } from "../../images/store/index.ts";
+import type { HowtoCheck, Step } from "../steps/step.ts";
+import type { Reporter } from "../util/reporter.ts";
+
+export type ResolvedConfig = HarnessConfig & { cacheDir: string; stateDir: string };
+
+/** What every step can use: the configuration, the artifact cache and server, where to report. */
+export interface BoxContext {
+  config: ResolvedConfig;
+  store: ArtifactStore;
+  server: LocalArtifactServer;
+  accel: AcceleratorChoice;
+  reporter: Reporter;
+  /** The machine's private directory (disks, sockets, transcripts). */
+  machineDir: string;
+}
+
+/** How QEMU boots the box: from the install media, a kernel handed over directly, or its own disk. */
+export type BootMode = "install-media" | "direct-kernel" | "disk";
+
+/** The typed state the HOWTO steps share (Packer's state bag, with names). */
+export interface HowtoState {
+  ctx: BoxContext;
+  box: Box;
+  machine?: Machine;
+  shell?: GuestShell;
+  bootMode: BootMode;
+  /** HOWTO lines exercised so far, with how they fared. */
+  checks: HowtoCheck[];
+}
+
+/** OS differences the specs need: the spec says what is checked, the box says how on its OS. */
+export interface BoxFacts {
+  os: "debian" | "netbsd";
+  /** Directory of the domU config files (HOWTO: /usr/pkg/etc/xen). */
+  xenConfigDir: string;
+  /** The bridge the domUs attach to (HOWTO: bridge0). */
+  bridge: string;
+  /** The Xen version the installed package provides, as `xl info` prints it (prefix match), when known. */
+  expectedXenVersion?: string;
+  /** Command that lists installed packages matching a name, exit 0 when installed. */
+  packageInstalledCommand(name: string): string;
+  /** The packages the HOWTO's "install Xen" step installs. */
+  xenPackages: string[];
+  /** Command printing the boot loader's configuration file. */
+  bootConfigCommand: string;
+  /** Pattern the boot configuration must match to boot Xen by default. */
+  xenDefaultBootPattern: RegExp;
+  /** Command that prints the Xen service status (exit 0 when running). */
+  xenServiceCommand: string;
+  /** Ping one packet to a host, exit 0 on reply. */
+  pingCommand(host: string): string;
+  /** Where the installed Xen hypervisor image is. */
+  xenKernelPath: string;
+  /** Prints something matching runningUnderXenPattern when the OS runs as Xen's dom0. */
+  runningUnderXenCommand: string;
+  runningUnderXenPattern: RegExp;
+  /** The dom0's NIC that goes on the bridge. */
+  nic: string;
+  /** Lists the bridge's member interfaces. */
+  bridgeMembersCommand: string;
+  /** Prints a file's size in bytes. */
+  fileSizeCommand(path: string): string;
+  /** Path of a domU's config file. */
+  domUConfigPath(name: string): string;
+  /** Prints the autostart configuration; its output must name the domU. */
+  autostartConfigCommand: string;
+}
+
+export interface Box {
+  readonly name: string;
+  readonly description: string;
+  readonly facts: BoxFacts;
+  /** The HOWTO steps, in HOWTO order. */
+  steps(): Step<HowtoState>[];
+  /** QEMU options to boot this box in the given mode (disks, media, NIC, kernel). */
+  machineOptions(state: HowtoState, mode: BootMode): Promise<MachineOptions>;
+  /** Fetches (and builds) everything the box needs into the cache, without booting it; returns what it has. */
+  fetch(ctx: Pick<BoxContext, "config" | "store" | "reporter">): Promise<string[]>;
+  /** The machine's main disk, where the step snapshots live. */
+  diskPath(machineDir: string): string;
+  /** `xl create` a configured domU, watch its console until it is up, return its address on the bridge. */
+  startDomU(state: HowtoState, name: string): Promise<string>;
+  /** From a fresh boot (or a restored snapshot) to a root shell with a harness prompt. */
+  login(machine: Machine, opts?: { timeoutMs?: number }): Promise<GuestShell>;
+}

@@ -1,0 +1,332 @@
+import type { Step } from "../../steps/step.ts";
+import type { HowtoState } from "../box.ts";
+import { HarnessError } from "../../util/errors.ts";
+import { ensureDebianBox } from "./box.ts";
+import { DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";
+import { loginAsRoot } from "../login.ts";
+import { debianHowto as H } from "./howto-lines.ts";
+
+/** Anything a step needs from the running guest; a step that finds none has a bug. */
+function live(state: HowtoState) {
+  const { machine, shell } = state;
+  if (!machine || !shell)
+    throw new HarnessError("no running machine with a shell: an earlier step did not leave one");
+  return { machine, shell, console: machine.console };
+}
+
+const XEN_BANNER = /\(XEN\) Xen version (\d+\.\d+)/;
+
+/** Reboots the guest from its own shell and logs in again, checking the boot shows what it must. */
+async function rebootAndLogin(
+  state: HowtoState,
+  mustSee: RegExp[] = [],
+  timeoutMs = 600_000,
+): Promise<RegExpExecArray[]> {
+  const { machine, console } = live(state);
+  state.shell = undefined;
+  await console.sendLine("systemctl reboot");
+  const seen: RegExpExecArray[] = [];
+  for (const pattern of mustSee) {
+    const m = await console.expect(pattern, { timeoutMs, description: `reboot: ${pattern}` });
+    seen.push(m.match);
+  }
+  state.shell = await loginAsRoot(machine.console, { password: "nbxen", timeoutMs });
+  return seen;
+}
+
+function record(
+  state: HowtoState,
+  line: { section: string; quote: string },
+  status: "verified" | "deviation" | "not-exercised",
+  note?: string,
+) {
+  state.checks.push({ ...line, status, ...(note ? { note } : {}) });
+}
+
+const installOs: Step<HowtoState> = {
+  name: "install-os",
+  title: "Install the OS (Debian 12 from Debian's packages, first boot by direct kernel boot)",
+  howto: [H.installOs],
+  async run(state) {
+    const box = await ensureDebianBox(state.ctx);
+    state.ctx.reporter.info(
+      `box ${box.dir}: kernel ${box.meta.kernelVersion}, Xen ${box.meta.xenVersion} in the local repository`,
+    );
+    await startMachine(state, "direct-kernel");
+    const { shell } = live(state);
+    const release = await shell.run("cat /etc/debian_version");
+    if (!/^12\./.test(release.trim()))
+      throw new HarnessError(`expected Debian 12, the guest says ${release.trim()}`);
+    record(
+      state,
+      H.installOs,
+      "deviation",
+      "reference box: Debian 12 installed from Debian's packages (mmdebstrap) instead of NetBSD's sysinst",
+    );
+  },
+};
+
+/** Starts (or restarts) the machine in a boot mode and logs in. */
+async function startMachine(state: HowtoState, mode: "direct-kernel" | "disk"): Promise<void> {
+  const { Machine } = await import("../../machine/machine.ts");
+  if (state.machine) await state.machine.powerdown({ timeoutMs: 120_000 });
+  state.machine = undefined;
+  state.shell = undefined;
+  const opts = await state.box.machineOptions(state, mode);
+  state.machine = await Machine.start(opts);
+  state.bootMode = mode;
+  state.shell = await state.box.login(state.machine, { timeoutMs: 600_000 });
+}
+
+const bootLoader: Step<HowtoState> = {
+  name: "boot-loader",
+  title: "Install the boot loader (GRUB) to the disk and boot from the disk",
+  howto: [H.bootLoader],
+  async run(state) {
+    const { shell } = live(state);
+    await shell.run("grub-install /dev/vda 2>&1 && update-grub 2>&1", { timeoutMs: 300_000 });
+    await startMachine(state, "disk");
+    const cmdline = await live(state).shell.run("cat /proc/cmdline");
+    if (!/BOOT_IMAGE=/.test(cmdline))
+      throw new HarnessError(`the guest did not boot through GRUB: /proc/cmdline is ${cmdline}`);
+    record(
+      state,
+      H.bootLoader,
+      "deviation",
+      "GRUB on the reference box; NetBSD boxes use NetBSD's own boot loader and /boot.cfg",
+    );
+  },
+};
+
+const installXen: Step<HowtoState> = {
+  name: "install-xen",
+  title:
+    "Install Xen from the packages the harness fetched and serves (analogue of pkg_add xenkernel42 xentools42)",
+  howto: [H.pkgAdd],
+  async run(state) {
+    const { shell } = live(state);
+    const box = await ensureDebianBox(state.ctx);
+    state.ctx.server.mount("/xen-repo", box.xenRepo);
+    const source = `deb [trusted=yes] ${state.ctx.server.guestUrl}/xen-repo ./`;
+    const only = "-o Dir::Etc::SourceList=/etc/apt/sources.list.d/nbxen-xen.list -o Dir::Etc::SourceParts=-";
+    await shell.run(`echo '${source}' > /etc/apt/sources.list.d/nbxen-xen.list`);
+    await shell.run(`apt-get ${only} update 2>&1`, { timeoutMs: 300_000 });
+    await shell.run(
+      `DEBIAN_FRONTEND=noninteractive apt-get ${only} install -y --no-install-recommends xen-system-amd64 xen-utils-common busybox-static 2>&1`,
+      { timeoutMs: 1_800_000, progress: [/Unpacking|Setting up|Processing/] },
+    );
+    record(
+      state,
+      H.pkgAdd,
+      "deviation",
+      "Debian's xen-system-amd64 (Xen 4.17) from the harness's local package server, instead of pkgsrc's xenkernel42/xentools42",
+    );
+  },
+};
+
+const bootXen: Step<HowtoState> = {
+  name: "boot-xen",
+  title: "Boot Xen with the dom0 kernel by default; Xen's console on com1, the dom0's on hvc0",
+  howto: [H.bootCfg, H.dom0Mem],
+  async run(state) {
+    const { shell } = live(state);
+    const mem = state.ctx.config.dom0MemoryMiB;
+    const cfg = [
+      "# nbxen: the HOWTO's boot entry, serial variant: Xen on com1, the dom0 on hvc0",
+      "XEN_OVERRIDE_GRUB_DEFAULT=1",
+      `GRUB_CMDLINE_XEN_DEFAULT="dom0_mem=${mem}M,max:${mem}M dom0_max_vcpus=1 console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all"`,
+      'GRUB_CMDLINE_LINUX_XEN_REPLACE_DEFAULT=""',
+      'GRUB_CMDLINE_LINUX_XEN_REPLACE="console=hvc0 earlyprintk=xen net.ifnames=0"',
+      "",
+    ].join("\n");
+    await shell.run(`cat > /etc/default/grub.d/zz-nbxen-xen.cfg <<'NBXEN_EOF'\n${cfg}NBXEN_EOF`);
+    await shell.run("update-grub 2>&1", { timeoutMs: 300_000 });
+    const grub = await shell.run("grep -E '^(set default|menuentry)' /boot/grub/grub.cfg");
+    if (!/^set default="Debian GNU\/Linux, with Xen hypervisor"/m.test(grub))
+      throw new HarnessError(`update-grub did not make Xen the default entry:\n${grub}`);
+    const [banner] = await rebootAndLogin(state, [XEN_BANNER]);
+    state.ctx.reporter.info(`Xen booted: version ${banner?.[1]}`);
+    const dom0 = await live(state).shell.run(
+      "cat /proc/xen/capabilities 2>/dev/null || true; test -d /proc/xen && echo is-xen",
+    );
+    if (!/control_d/.test(dom0))
+      throw new HarnessError(
+        `after the reboot the guest is not a Xen dom0: /proc/xen/capabilities says ${dom0}`,
+      );
+    record(
+      state,
+      H.bootCfg,
+      "deviation",
+      "GRUB's Xen entry instead of /boot.cfg; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read",
+    );
+    record(state, H.dom0Mem, "verified", `dom0_mem=${mem}M`);
+  },
+};
+
+const configureXen: Step<HowtoState> = {
+  name: "configure-xen",
+  title: "Xen services running; xl info and xl list answer",
+  howto: [H.xencommons, H.xlList],
+  async run(state) {
+    const { shell } = live(state);
+    await shell.run("systemctl enable xen.service xendomains.service 2>&1 || true");
+    await shell.run(
+      "for i in $(seq 60); do systemctl is-active --quiet xen.service && break; sleep 2; done; systemctl is-active xen.service",
+      { timeoutMs: 180_000 },
+    );
+    await shell.run("xl info | grep -E '^xen_(major|minor|version)'");
+    await shell.run("xl list | grep -E '^Domain-0 '");
+    record(
+      state,
+      H.xencommons,
+      "deviation",
+      "Debian starts the Xen daemons with its xen.service (xencommons) instead of rc.conf xencommons=YES",
+    );
+    record(state, H.xlList, "verified");
+  },
+};
+
+const network: Step<HowtoState> = {
+  name: "network",
+  title: "A bridge (bridge0) in the dom0 with the NIC on it, kept across reboots",
+  howto: [H.bridge],
+  async run(state) {
+    const { shell } = live(state);
+    const interfaces = [
+      "# nbxen: the HOWTO's bridge0, with the NIC on it",
+      "source /etc/network/interfaces.d/*",
+      "auto lo",
+      "iface lo inet loopback",
+      "iface eth0 inet manual",
+      "auto bridge0",
+      "iface bridge0 inet dhcp",
+      "    bridge_ports eth0",
+      "    bridge_stp off",
+      "    bridge_fd 0",
+      "",
+    ].join("\n");
+    await shell.run(
+      `ifdown eth0 2>&1 || true; cat > /etc/network/interfaces <<'NBXEN_EOF'\n${interfaces}NBXEN_EOF`,
+    );
+    await shell.run("ip addr flush dev eth0; ifup bridge0 2>&1", { timeoutMs: 120_000 });
+    await shell.run("ip -4 addr show bridge0 | grep -q 'inet ' && bridge link show | grep -q eth0");
+    record(
+      state,
+      H.bridge,
+      "deviation",
+      "Debian's /etc/network/interfaces bridge stanza instead of NetBSD's /etc/ifconfig.bridge0; same bridge name and membership",
+    );
+  },
+};
+
+function domUImage(name: string): string {
+  return `/srv/xen/${name}.img`;
+}
+
+const domU: Step<HowtoState> = {
+  name: "domu",
+  title:
+    "domU: a dd-made disk, a config in the HOWTO's shape, xl create; it boots, gets an address, answers ping, shuts down",
+  howto: [H.ddDisk, H.domUConfig, H.xlCreate, H.xlShutdown],
+  async run(state) {
+    const { shell } = live(state);
+    const d = state.ctx.config.domUs[0];
+    if (!d) throw new HarnessError("the configuration has no domUs (domUs: [])");
+    const image = domUImage(d.name);
+    const kver = (await shell.run("uname -r")).trim();
+    await shell.run(makeDomUDiskScript({ name: d.name, image, sizeMiB: d.diskMiB }), { timeoutMs: 300_000 });
+    const cfg = domUConfigText({ name: d.name, memoryMiB: d.memoryMiB, image, bridge: "bridge0" }, kver);
+    await shell.run(`cat > /etc/xen/${d.name}.cfg <<'NBXEN_EOF'\n${cfg}NBXEN_EOF`);
+    const ip = await createAndWatch(state, d.name);
+    await shell.run(`xl list ${d.name}`);
+    await live(state).shell.run(`ping -c 3 -W 5 ${ip}`, { timeoutMs: 60_000 });
+    await live(state).shell.run(`xl shutdown -w ${d.name} 2>&1`, { timeoutMs: 180_000 });
+    const after = await live(state).shell.exec(`xl list ${d.name}`);
+    if (after.exitCode === 0)
+      throw new HarnessError(`${d.name} still listed after xl shutdown -w:\n${after.output}`);
+    for (const l of [H.ddDisk, H.domUConfig, H.xlCreate, H.xlShutdown]) record(state, l, "verified");
+  },
+};
+
+/** `xl create -c`: watches the domU's console until it is up, leaves it with ^], returns its address. */
+export async function createAndWatch(state: HowtoState, name: string): Promise<string> {
+  const { console } = live(state);
+  state.shell = undefined;
+  await console.sendLine(`xl create -c /etc/xen/${name}.cfg`);
+  const m = await console.expect(new RegExp(`${DOMU_READY} name=${name} ip=(\\S+)`), {
+    timeoutMs: 300_000,
+    progress: [/\[\s*\d+\.\d+\]/],
+    description: `domU ${name} boot on its console`,
+  });
+  await console.send("\x1d");
+  const { GuestShell } = await import("../../console/shell.ts");
+  await new Promise((r) => setTimeout(r, 1000));
+  await console.send("\r");
+  state.shell = await GuestShell.attach(console, { timeoutMs: 120_000 });
+  const ip = m.match[1] ?? "none";
+  if (ip === "none") throw new HarnessError(`domU ${name} booted but got no address on the bridge`);
+  return ip;
+}
+
+const autostart: Step<HowtoState> = {
+  name: "autostart",
+  title: "Starting domains automatically: after a dom0 reboot the domU runs again",
+  howto: [H.xendomains],
+  async run(state) {
+    const { shell } = live(state);
+    const d = state.ctx.config.domUs.filter((x) => x.autostart);
+    if (d.length === 0) {
+      record(state, H.xendomains, "not-exercised", "no domU has autostart: true in the configuration");
+      return;
+    }
+    await shell.run(
+      `mkdir -p /etc/xen/auto && ${d.map((x) => `ln -sf /etc/xen/${x.name}.cfg /etc/xen/auto/${x.name}.cfg`).join(" && ")}`,
+    );
+    await shell.run("systemctl enable xendomains.service 2>&1");
+    await rebootAndLogin(state, [XEN_BANNER]);
+    for (const x of d)
+      await live(state).shell.run(
+        `for i in $(seq 90); do xl list ${x.name} >/dev/null 2>&1 && break; sleep 2; done; xl list ${x.name}`,
+        {
+          timeoutMs: 240_000,
+        },
+      );
+    await live(state).shell.run("ip -4 addr show bridge0 | grep -q 'inet '");
+    record(
+      state,
+      H.xendomains,
+      "deviation",
+      'Debian\'s xendomains reads /etc/xen/auto/ instead of rc.conf xendomains="..."',
+    );
+  },
+};
+
+const hvm: Step<HowtoState> = {
+  name: "hvm-domu",
+  title: "HVM domU, when the guest CPU offers VMX or SVM",
+  howto: [H.hvm],
+  snapshot: false,
+  async run(state) {
+    const { shell } = live(state);
+    const caps = await shell.run("xl info | sed -n 's/^virt_caps *: *//p'");
+    if (!/\bhvm\b/.test(caps)) {
+      record(
+        state,
+        H.hvm,
+        "not-exercised",
+        `Xen reports virt_caps "${caps.trim()}": the guest CPU offers no VMX/SVM (${state.ctx.accel.hvmReason})`,
+      );
+      return;
+    }
+    record(
+      state,
+      H.hvm,
+      "not-exercised",
+      "the CPU offers HVM, but the reference box's package set has no device model (qemu-system-xen) to run an HVM domU",
+    );
+  },
+};
+
+export function debianSteps(): Step<HowtoState>[] {
+  return [installOs, bootLoader, installXen, bootXen, configureXen, network, domU, autostart, hvm];
+}

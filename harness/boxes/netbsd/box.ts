@@ -1,0 +1,150 @@
+import { copyFile, link, mkdir, rm } from "node:fs/promises";
+import { gunzipSync } from "node:zlib";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import {
+  netbsdRelease,
+  parsePkgSummary,
+  pkgSummaryArtifact,
+  pkgsrcArtifacts,
+  releaseArtifacts,
+  setFileName,
+  type NetbsdRelease,
+} from "../../../images/catalog/netbsd.ts";
+import { buildSetsIso } from "../../../images/media/sets-iso.ts";
+import type { ArtifactStore } from "../../../images/store/index.ts";
+import type { Machine, MachineOptions } from "../../machine/machine.ts";
+import { createDisk, exists } from "../../machine/disk.ts";
+import type { Box, BoxContext, BoxFacts, BootMode, HowtoState } from "../box.ts";
+import { loginAsRoot } from "../login.ts";
+import { netbsdSteps, startNetbsdDomU } from "./steps.ts";
+
+/** The root password the harness gives every NetBSD box (mixed case and long: passwd(1) accepts it at once). */
+export const NETBSD_ROOT_PASSWORD = "Nbxen-Root-1";
+/** NetBSD serial consoles drop characters typed too fast. */
+export const NETBSD_KEY_DELAY_MS = 5;
+
+export function netbsdFacts(rel: NetbsdRelease): BoxFacts {
+  return {
+    os: "netbsd",
+    xenConfigDir: "/usr/pkg/etc/xen",
+    bridge: "bridge0",
+    expectedXenVersion: { xenkernel42: "4.2", xenkernel415: "4.15", xenkernel420: "4.20" }[rel.xen.kernelPkg],
+    packageInstalledCommand: (name) => `pkg_info -qe ${name}`,
+    xenPackages: [rel.xen.kernelPkg, rel.xen.toolsPkg],
+    bootConfigCommand: "cat /boot.cfg",
+    xenDefaultBootPattern: /^menu=Xen:[^\n]*multiboot \/xen\.gz[^\n]*$/m,
+    xenServiceCommand: "/etc/rc.d/xencommons status",
+    pingCommand: (host) => `ping -c 1 -w 3 ${host}`,
+    xenKernelPath: "/xen.gz",
+    runningUnderXenCommand: "uname -v; test -e /kern/xen/privcmd && echo privcmd",
+    runningUnderXenPattern: /XEN3_DOM0[\s\S]*privcmd/,
+    nic: "wm0",
+    bridgeMembersCommand: "brconfig bridge0",
+    fileSizeCommand: (file) => `stat -f %z ${file}`,
+    domUConfigPath: (name) => `/usr/pkg/etc/xen/${name}`,
+    autostartConfigCommand: "grep '^xendomains=' /etc/rc.conf",
+  };
+}
+
+/** The release files the box needs, fetched (and verified against the release's SHA512 files) into the cache. */
+export async function fetchRelease(store: ArtifactStore, rel: NetbsdRelease): Promise<Map<string, string>> {
+  const paths = new Map<string, string>();
+  for (const spec of releaseArtifacts(rel)) paths.set(spec.name, (await store.fetch(spec)).path);
+  return paths;
+}
+
+/** pkg_summary.gz, then the Xen packages and their dependencies, into the cache the local server serves. */
+export async function fetchXenPackages(
+  store: ArtifactStore,
+  rel: NetbsdRelease,
+  pkgsrcBranch?: string,
+): Promise<string[]> {
+  const summarySpec = { ...pkgSummaryArtifact(rel, { pkgsrcBranch }), trustOnFirstUse: true };
+  const summary = parsePkgSummary(
+    gunzipSync(await readFile((await store.fetch(summarySpec)).path)).toString("utf8"),
+  );
+  const fetched: string[] = [];
+  for (const spec of pkgsrcArtifacts(rel, summary, { pkgsrcBranch }).slice(1)) {
+    fetched.push((await store.fetch(spec.checksum ? spec : { ...spec, trustOnFirstUse: true })).path);
+  }
+  return fetched;
+}
+
+/** The sets CD: an ISO with Rock Ridge whose root holds amd64/binary/sets/ (sysinst's CD-ROM medium). */
+async function setsIso(ctx: BoxContext, rel: NetbsdRelease, files: Map<string, string>): Promise<string> {
+  const out = path.join(ctx.machineDir, "media", "sets.iso");
+  if (await exists(out)) return out;
+  const staging = path.join(ctx.machineDir, "media", "sets");
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  for (const set of rel.sets) {
+    const file = setFileName(rel, set);
+    const src = [...files.entries()].find(([name]) => name.endsWith(`/binary/sets/${file}`))?.[1];
+    if (!src) throw new Error(`set ${file} was not fetched`);
+    await link(src, path.join(staging, file)).catch(() => copyFile(src, path.join(staging, file)));
+  }
+  await buildSetsIso({ setsDir: staging, arch: "amd64", out });
+  await rm(staging, { recursive: true, force: true });
+  return out;
+}
+
+export function netbsdBox(rel: NetbsdRelease): Box {
+  const facts = netbsdFacts(rel);
+  return {
+    name: rel.box,
+    description: `NetBSD ${rel.version} dom0 with ${rel.xen.kernelPkg}/${rel.xen.toolsPkg}, installed with sysinst`,
+    facts,
+    steps: () => netbsdSteps(rel),
+    diskPath: (machineDir) => path.join(machineDir, "disks", "disk.qcow2"),
+    async fetch(ctx) {
+      const files = await fetchRelease(ctx.store, rel);
+      const pkgs = await fetchXenPackages(ctx.store, rel, ctx.config.pkgsrcBranch);
+      return [...files.values(), ...pkgs];
+    },
+    async machineOptions(state: HowtoState, mode: BootMode): Promise<MachineOptions> {
+      const { ctx } = state;
+      const disk = path.join(ctx.machineDir, "disks", "disk.qcow2");
+      let cdroms: string[] = [];
+      if (mode === "install-media") {
+        const files = await fetchRelease(ctx.store, rel);
+        const bootIso = [...files.entries()].find(([n]) =>
+          n.endsWith("/installation/cdrom/boot-com.iso"),
+        )?.[1];
+        if (!bootIso) throw new Error("boot-com.iso was not fetched");
+        cdroms = [bootIso, await setsIso(ctx, rel, files)];
+        await rm(disk, { force: true });
+        await mkdir(path.dirname(disk), { recursive: true });
+        await createDisk(disk, ctx.config.diskGiB);
+      }
+      return {
+        name: rel.box,
+        stateDir: ctx.machineDir,
+        qemuBinary: ctx.config.qemu.binary,
+        accelerator: ctx.accel.accelerator,
+        cpu: ctx.accel.cpu,
+        memoryMiB: ctx.config.memoryMiB,
+        cpus: ctx.config.cpus,
+        // IDE disk and an e1000 NIC (wd0, wm0): drivers every release since 6.x has in GENERIC and XEN3_DOM0.
+        disks: [{ file: disk, format: "qcow2", interface: "ide" }],
+        cdroms,
+        boot: mode === "install-media" ? "cdrom" : "disk",
+        net: { model: "e1000" },
+        rng: true,
+        extraArgs: ctx.config.qemu.extraArgs,
+      };
+    },
+    startDomU: (state, name) => startNetbsdDomU(state, rel, name),
+    async login(machine: Machine, opts = {}) {
+      return loginAsRoot(machine.console, {
+        password: NETBSD_ROOT_PASSWORD,
+        timeoutMs: opts.timeoutMs ?? 600_000,
+        keyDelayMs: NETBSD_KEY_DELAY_MS,
+      });
+    },
+  };
+}
+
+export function netbsdBoxFor(name: string): Box {
+  return netbsdBox(netbsdRelease(name));
+}

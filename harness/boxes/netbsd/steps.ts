@@ -1,0 +1,284 @@
+import type { NetbsdRelease } from "../../../images/catalog/netbsd.ts";
+import { pkgPath } from "../../../images/catalog/netbsd.ts";
+import { GuestShell } from "../../console/shell.ts";
+import { Machine } from "../../machine/machine.ts";
+import type { Step } from "../../steps/step.ts";
+import { HarnessError } from "../../util/errors.ts";
+import type { HowtoState } from "../box.ts";
+import { loginAsRoot } from "../login.ts";
+import { assertXenDefault, withXenDefault, xenEntry } from "./bootcfg.ts";
+import { bootFromMenu } from "./bootloader.ts";
+import {
+  bridgeConfig,
+  bridgeUpNow,
+  copyXenKernels,
+  createDomU,
+  enableXencommons,
+  fetchDomUKernels,
+  installBootCfg,
+  installXenPackages,
+  makeDomUDisk,
+  makedevXen,
+  startXencommons,
+  writeDomUConfig,
+  xendomainsRcConf,
+  type GuestCommand,
+} from "./dom0-commands.ts";
+import { fetchRelease, fetchXenPackages, NETBSD_KEY_DELAY_MS, NETBSD_ROOT_PASSWORD } from "./box.ts";
+import { runSysinst } from "./sysinst.ts";
+
+const SERIAL_BAUD = 9600;
+const XEN_BANNER = /\(XEN\) Xen version (\d+\.\d+)/;
+
+function live(state: HowtoState) {
+  const { machine, shell } = state;
+  if (!machine || !shell)
+    throw new HarnessError("no running machine with a shell: an earlier step did not leave one");
+  return { machine, shell, console: machine.console };
+}
+
+/** Types each command; a `check` command must exit 0; each HOWTO line is recorded with how it fared. */
+async function runCommands(state: HowtoState, commands: GuestCommand[], timeoutMs = 600_000): Promise<void> {
+  for (const c of commands) {
+    const r = await live(state).shell.exec(c.sh, { timeoutMs });
+    if (r.exitCode !== 0 && (c.check || c.howto))
+      throw new HarnessError(
+        `command failed with status ${r.exitCode}: ${c.sh.split("\n")[0]}\n${r.output.slice(-2000)}`,
+      );
+    if (c.howto)
+      state.checks.push({
+        ...c.howto,
+        status: c.deviation ? "deviation" : "verified",
+        ...(c.deviation ? { note: c.deviation } : {}),
+      });
+  }
+}
+
+async function startAndLogin(state: HowtoState, mode: "install-media" | "disk"): Promise<Machine> {
+  if (state.machine) await state.machine.stop();
+  state.machine = undefined;
+  state.shell = undefined;
+  state.machine = await Machine.start(await state.box.machineOptions(state, mode));
+  state.bootMode = mode;
+  return state.machine;
+}
+
+async function rebootInto(state: HowtoState, mustSee: RegExp[]): Promise<void> {
+  const { console } = live(state);
+  state.shell = undefined;
+  await console.sendLine("shutdown -r now", { keyDelayMs: NETBSD_KEY_DELAY_MS });
+  for (const p of mustSee) await console.expect(p, { timeoutMs: 600_000, description: `reboot: ${p}` });
+  state.shell = await loginAsRoot(console, {
+    password: NETBSD_ROOT_PASSWORD,
+    timeoutMs: 900_000,
+    keyDelayMs: NETBSD_KEY_DELAY_MS,
+  });
+}
+
+export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
+  const serverUrl = (state: HowtoState) => {
+    state.ctx.server.mount("/", state.ctx.config.cacheDir);
+    return state.ctx.server.guestUrl;
+  };
+
+  const installOs: Step<HowtoState> = {
+    name: "install-os",
+    title: `Install NetBSD ${rel.version} with sysinst over the serial console`,
+    howto: [
+      {
+        section: "Installation of NetBSD",
+        quote: "install NetBSD/amd64 just as you would if you were not using Xen",
+      },
+    ],
+    async run(state) {
+      await fetchRelease(state.ctx.store, rel);
+      const machine = await startAndLogin(state, "install-media");
+      await bootFromMenu(machine.console, {
+        timeoutMs: 300_000,
+        keyDelayMs: NETBSD_KEY_DELAY_MS,
+        log: (l) => state.ctx.reporter.debug(l),
+      });
+      await runSysinst(
+        machine.console,
+        {
+          flavor: rel.sysinstFlavor,
+          version: rel.version,
+          terminalType: "vt100",
+          rootPassword: NETBSD_ROOT_PASSWORD,
+          sets: rel.sysinstDistribution === "minimal" ? "minimal" : "custom",
+          serialBaud: SERIAL_BAUD,
+          network: "dhcp",
+          sshd: true,
+        },
+        { log: (l) => state.ctx.reporter.info(`sysinst: ${l}`), keyDelayMs: 20 },
+      );
+      // sysinst reboots; the CD would boot again, so the machine restarts from its disk without the CDs.
+      await machine.console
+        .expect([/Press return to boot now|Choose an option|Option \d will be chosen|booting/], {
+          timeoutMs: 300_000,
+        })
+        .catch(() => undefined);
+      const disk = await startAndLogin(state, "disk");
+      state.shell = await state.box.login(disk);
+      await live(state).shell.run("uname -sr");
+      state.checks.push({
+        ...installOs.howto[0]!,
+        status: "verified",
+        note: `sysinst ${rel.sysinstFlavor} flow, ${rel.sysinstDistribution} installation`,
+      });
+    },
+  };
+
+  const installXen: Step<HowtoState> = {
+    name: "install-xen",
+    title: `pkg_add ${rel.xen.kernelPkg} ${rel.xen.toolsPkg} from the harness's local package server`,
+    howto: [{ section: "Installation of Xen", quote: `pkg_add ${rel.xen.kernelPkg} ${rel.xen.toolsPkg}` }],
+    async run(state) {
+      await fetchXenPackages(state.ctx.store, rel, state.ctx.config.pkgsrcBranch);
+      const url = serverUrl(state);
+      await runCommands(
+        state,
+        installXenPackages(
+          rel,
+          pkgPath(rel, { serverUrl: url, pkgsrcBranch: state.ctx.config.pkgsrcBranch }),
+        ),
+        1_800_000,
+      );
+    },
+  };
+
+  const bootXen: Step<HowtoState> = {
+    name: "boot-xen",
+    title:
+      "xen.gz and netbsd-XEN3_DOM0.gz in /, the Xen entry in /boot.cfg as the default, MAKEDEV xen, reboot into Xen",
+    howto: [
+      {
+        section: "Installation of Xen: booting Xen (boot.cfg)",
+        quote: "menu=Xen:load /netbsd-XEN3_DOM0.gz console=pc;multiboot /xen.gz dom0_mem=256M",
+      },
+    ],
+    async run(state) {
+      const url = serverUrl(state);
+      await runCommands(state, copyXenKernels(rel, { serverUrl: url }));
+      const entry = xenEntry({
+        dom0MemMiB: state.ctx.config.dom0MemoryMiB,
+        serial: true,
+        serialSpeed: SERIAL_BAUD,
+      });
+      const current = await live(state).shell.run("cat /boot.cfg 2>/dev/null || true");
+      const next = withXenDefault(current, entry);
+      assertXenDefault(next, entry);
+      await runCommands(state, installBootCfg(next, entry));
+      assertXenDefault(await live(state).shell.run("cat /boot.cfg"), entry);
+      await runCommands(state, makedevXen());
+      await runCommands(state, enableXencommons(rel));
+      await rebootInto(state, [XEN_BANNER]);
+      await live(state).shell.run("test -e /kern/xen/privcmd");
+    },
+  };
+
+  const configureXen: Step<HowtoState> = {
+    name: "configure-xen",
+    title: "xencommons running; xl info; xl list shows Domain-0",
+    howto: [{ section: "Installation of Xen: dom0 configuration", quote: "xencommons=YES" }],
+    async run(state) {
+      const running = await live(state).shell.exec("/etc/rc.d/xencommons status");
+      if (running.exitCode !== 0) await runCommands(state, startXencommons());
+      await live(state).shell.run("xl info && xl list");
+    },
+  };
+
+  const network: Step<HowtoState> = {
+    name: "network",
+    title: "bridge0 with wm0 on it (/etc/ifconfig.bridge0)",
+    howto: [{ section: "Creating unprivileged domains (domU): networking", quote: "/etc/ifconfig.bridge0" }],
+    async run(state) {
+      await runCommands(state, [...bridgeConfig("wm0"), ...bridgeUpNow("wm0")]);
+    },
+  };
+
+  const domU: Step<HowtoState> = {
+    name: "domu",
+    title: "domU: a dd-made disk, configs with XEN3_DOMU and INSTALL_XEN3_DOMU, xl create, console, shutdown",
+    howto: [{ section: "Creating unprivileged domains (domU)", quote: "xl create" }],
+    async run(state) {
+      const d = state.ctx.config.domUs[0];
+      if (!d) throw new HarnessError("the configuration has no domUs (domUs: [])");
+      await runCommands(state, fetchDomUKernels(rel, { serverUrl: serverUrl(state) }));
+      await runCommands(state, makeDomUDisk(`/home/xen/${d.name}.img`, d.diskMiB));
+      await runCommands(
+        state,
+        writeDomUConfig({
+          name: d.name,
+          memoryMiB: d.memoryMiB,
+          kernel: "INSTALL_XEN3_DOMU",
+          disk: `/home/xen/${d.name}.img`,
+        }),
+      );
+      await startNetbsdDomU(state, rel, d.name);
+      await live(state).shell.run(`xl shutdown -w ${d.name} || xl destroy ${d.name}`, { timeoutMs: 300_000 });
+    },
+  };
+
+  const autostart: Step<HowtoState> = {
+    name: "autostart",
+    title: "xendomains: the domU starts at dom0 boot",
+    howto: [{ section: "Starting domains automatically", quote: 'xendomains="dom1"' }],
+    async run(state) {
+      const names = state.ctx.config.domUs.filter((x) => x.autostart).map((x) => x.name);
+      if (names.length === 0) return;
+      await runCommands(state, xendomainsRcConf(names));
+      await rebootInto(state, [XEN_BANNER]);
+      for (const n of names)
+        await live(state).shell.run(
+          `i=0; while [ $i -lt 90 ] && ! xl list ${n} >/dev/null 2>&1; do sleep 2; i=$((i+1)); done; xl list ${n}`,
+          { timeoutMs: 300_000 },
+        );
+    },
+  };
+
+  const hvm: Step<HowtoState> = {
+    name: "hvm-domu",
+    title: "HVM domU, when the guest CPU offers VMX or SVM",
+    howto: [
+      {
+        section: "HVM domUs",
+        quote: "For HVM guests, the VMX cpu feature (Intel) or VT?? (amd64) is needed",
+      },
+    ],
+    snapshot: false,
+    async run(state) {
+      state.checks.push({
+        ...hvm.howto[0]!,
+        status: "not-exercised",
+        note: state.ctx.accel.hvmCapable
+          ? "no HVM guest image in the NetBSD boxes yet"
+          : state.ctx.accel.hvmReason,
+      });
+    },
+  };
+
+  return [installOs, installXen, bootXen, configureXen, network, domU, autostart, hvm];
+}
+
+/** `xl create -c` the domU; its console must reach the installer's first question; leave with ^]. */
+export async function startNetbsdDomU(state: HowtoState, rel: NetbsdRelease, name: string): Promise<string> {
+  const { console } = live(state);
+  state.shell = undefined;
+  await console.sendLine(
+    createDomU(name)
+      .map((c) => c.sh)
+      .join("; ")
+      .replace(/^xl create /, "xl create -c "),
+    { keyDelayMs: NETBSD_KEY_DELAY_MS },
+  );
+  await console.expect(/Terminal type|NetBSD\/\S+ \S+ \(INSTALL_XEN3_DOMU\)|login:/, {
+    timeoutMs: 600_000,
+    description: `domU ${name} (${rel.box}) console`,
+  });
+  await console.send("\x1d");
+  await console.send("\r");
+  state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, keyDelayMs: NETBSD_KEY_DELAY_MS });
+  const ip = await state.shell.exec(`xl network-list ${name} | awk 'NR==2 {print $NF}'`);
+  return ip.output.trim();
+}

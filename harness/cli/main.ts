@@ -1,0 +1,160 @@
+import { Command, CommanderError, Option } from "commander";
+import { loadConfig } from "../config/load.ts";
+import type { ResolvedConfig } from "../boxes/box.ts";
+import { HarnessError, UsageError } from "../util/errors.ts";
+import { createReporter } from "../util/reporter.ts";
+import * as verbs from "./verbs.ts";
+
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+interface GlobalOptions {
+  config?: string;
+  box?: string;
+  mirror?: string;
+  verbose?: boolean;
+}
+
+async function resolveConfig(opts: GlobalOptions): Promise<ResolvedConfig> {
+  const { config } = await loadConfig({ configPath: opts.config });
+  return { ...config, box: opts.box ?? config.box, mirror: opts.mirror ?? config.mirror };
+}
+
+function program(setExit: (code: number) => void): Command {
+  const root = new Command("nbxen")
+    .description(
+      "Boot NetBSD/Xen (or the debian-12 reference box) under QEMU and verify the NetBSD Xen HOWTO step by step.",
+    )
+    .option("-c, --config <path>", "configuration file (default: ./nbxen.config.json)")
+    .option("-b, --box <name>", "box to use, overriding the configuration (see `nbxen box list`)")
+    .option(
+      "--mirror <dir-or-url>",
+      "local copy of NetBSD's tree (a directory or URL) instead of NetBSD's mirrors",
+    )
+    .option("-v, --verbose", "print debug lines")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  const withConfig =
+    <A extends unknown[]>(fn: (config: ResolvedConfig, g: GlobalOptions, ...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      const g = root.opts<GlobalOptions>();
+      setExit(await fn(await resolveConfig(g), g, ...args));
+    };
+
+  root
+    .command("up")
+    .description("build, install and boot the box, run the HOWTO steps, leave it running with its domUs up")
+    .option("--from <step>", "start at this step, from the snapshot of the step before it")
+    .option("--to <step>", "stop after this step")
+    .option("--fresh", "ignore snapshots and start from the first step")
+    .option("--no-keep-running", "power the machine off at the end instead of leaving it running")
+    .addHelpText(
+      "after",
+      "\nSteps end in snapshots; a re-run resumes after the last good one.\nExit status: 0 all steps passed, 1 a step failed, 2 bad usage or config.",
+    )
+    .action(withConfig((c, g, o: verbs.UpOptions) => verbs.up(c, { ...o, verbose: g.verbose })));
+  root
+    .command("status")
+    .description("show whether the box's machine runs, its snapshots and last run")
+    .action(withConfig((c) => verbs.status(c)));
+  root
+    .command("halt")
+    .description("power the machine off (ACPI, then forced after a timeout)")
+    .action(withConfig((c) => verbs.halt(c)));
+  root
+    .command("destroy")
+    .description("stop the machine and delete its disks, snapshots and state (the artifact cache is kept)")
+    .action(withConfig((c) => verbs.destroy(c)));
+  root
+    .command("console")
+    .description("attach to the serial console; detach with Ctrl-] (like `xl console`)")
+    .action(withConfig((c) => verbs.consoleAttach(c)));
+  root
+    .command("exec")
+    .description("run a shell command in the guest as root; prints its output and exits with its status")
+    .argument("<command...>", "the command (quote it to keep it one argument)")
+    .option("-t, --timeout <seconds>", "time allowed for the command", "600")
+    .action(
+      withConfig((c, _g, cmd: string[], o: { timeout: string }) =>
+        verbs.exec(c, cmd.join(" "), Number(o.timeout)),
+      ),
+    );
+
+  const snap = root
+    .command("snapshot")
+    .description("VM snapshots of the machine's disk (one per passed step, and your own)");
+  snap
+    .command("list")
+    .description("list snapshots")
+    .action(withConfig((c) => verbs.snapshotList(c)));
+  snap
+    .command("save")
+    .argument("<name>")
+    .description("save the running machine as a snapshot")
+    .action(withConfig((c, _g, n: string) => verbs.snapshotSave(c, n)));
+  snap
+    .command("restore")
+    .argument("<name>")
+    .description("restore a snapshot into the running machine")
+    .action(withConfig((c, _g, n: string) => verbs.snapshotRestore(c, n)));
+
+  const box = root.command("box").description("boxes and the artifact cache");
+  box
+    .command("list")
+    .description("known boxes and what of each is cached")
+    .action(withConfig((c) => verbs.boxList(c)));
+  box
+    .command("fetch")
+    .argument("<name>")
+    .description("download (and build) a box's artifacts into the cache")
+    .action(withConfig((c, _g, n: string) => verbs.boxFetch(c, n)));
+  box
+    .command("verify")
+    .description("re-check every cached file against its checksum")
+    .action(withConfig((c) => verbs.boxVerify(c)));
+  box
+    .command("remove")
+    .argument("<name>")
+    .description("remove a box's files from the cache")
+    .action(withConfig((c, _g, n: string) => verbs.boxRemove(c, n)));
+
+  root
+    .command("doctor")
+    .description("check the host: QEMU, accelerator (and why), nested virtualization, disk, cache")
+    .action(withConfig((c) => verbs.doctorVerb(c)));
+  return root;
+}
+
+/** Runs the CLI; returns the exit status (0 ok, 1 a step or spec failed, 2 bad usage or config). */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const root = program((c) => (exitCode = c));
+  try {
+    await root.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (
+        error.code === "commander.helpDisplayed" ||
+        error.code === "commander.version" ||
+        error.code === "commander.help"
+      )
+        return 0;
+      return EXIT.usage;
+    }
+    const reporter = createReporter();
+    if (error instanceof UsageError) {
+      reporter.info(`nbxen: ${error.message}`);
+      return EXIT.usage;
+    }
+    if (error instanceof HarnessError) {
+      reporter.info(`nbxen: ${error.message}`);
+      return error.exitCode;
+    }
+    reporter.info(
+      `nbxen: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+    return EXIT.failed;
+  }
+}
+
+export { Option };

@@ -1,0 +1,242 @@
+import { existsSync } from "node:fs";
+import { readFile, rm } from "node:fs/promises";
+import { ArtifactStore } from "../../images/store/index.ts";
+import type { ResolvedConfig } from "../boxes/box.ts";
+import { boxCatalog, getBox } from "../boxes/registry.ts";
+import { connectConsoleSocket } from "../machine/console-socket.ts";
+import { diskInfo } from "../machine/disk.ts";
+import { Machine } from "../machine/machine.ts";
+import { reapStale } from "../machine/reaper.ts";
+import { isAlive, MachineDir } from "../machine/state-dir.ts";
+import { HowtoSession, machineDirFor } from "../session.ts";
+import { summaryTable } from "../steps/report.ts";
+import { StepFailedError } from "../steps/runner.ts";
+import { UsageError } from "../util/errors.ts";
+import { createReporter } from "../util/reporter.ts";
+import { doctor } from "./doctor.ts";
+
+export interface UpOptions {
+  from?: string;
+  to?: string;
+  fresh?: boolean;
+  keepRunning?: boolean;
+  verbose?: boolean;
+}
+
+const out = (line: string) => process.stdout.write(line + "\n");
+
+export async function up(config: ResolvedConfig, opts: UpOptions): Promise<number> {
+  const reporter = createReporter({ verbose: opts.verbose });
+  await using session = await HowtoSession.open(config, { reporter });
+  const { runner, box } = session;
+  reporter.info(`box ${box.name}: ${box.description}`);
+  reporter.info(`state: ${session.ctx.machineDir}; cache: ${config.cacheDir}`);
+  let failed: StepFailedError | undefined;
+  try {
+    await runner.prepare({ from: opts.from, fresh: opts.fresh, disk: box.diskPath(session.ctx.machineDir) });
+    await runner.runTo(opts.to);
+  } catch (error) {
+    if (!(error instanceof StepFailedError)) throw error;
+    failed = error;
+  } finally {
+    const files = await session.writeReports();
+    reporter.info("\n" + summaryTable(runner.results).trimEnd());
+    reporter.info(`reports: ${files.summary}, ${files.junit}, ${files.howto}`);
+    const t = runner.state.machine?.transcriptDir;
+    if (t) reporter.info(`console transcript: ${t}`);
+  }
+  if (failed) {
+    reporter.info(`\nnbxen up: ${failed.message}`);
+    return 1;
+  }
+  if (opts.keepRunning !== false && runner.state.machine) {
+    await runner.state.machine.detach();
+    reporter.info(`the machine keeps running: \`nbxen exec 'xl list'\`, \`nbxen console\`, \`nbxen halt\``);
+    await runner.state.machine.disconnect();
+    runner.state.machine = undefined;
+  }
+  return 0;
+}
+
+function machineDir(config: ResolvedConfig): MachineDir {
+  return new MachineDir(machineDirFor(config, config.box));
+}
+
+export async function status(config: ResolvedConfig): Promise<number> {
+  const dir = machineDir(config);
+  const info = await dir.readRunInfo();
+  const running = info !== undefined && info.exitedAt === undefined && isAlive(info.supervisorPid);
+  out(`box:      ${config.box}`);
+  out(`state:    ${dir.root}`);
+  out(
+    `machine:  ${running ? `running (run ${info!.runId}, QEMU pid ${info!.qemuPid}, since ${info!.startedAt})` : "not running"}`,
+  );
+  if (running && info?.sshPort) out(`ssh:      127.0.0.1:${info.sshPort}`);
+  const box = await getBox(config.box);
+  const disk = box.diskPath(dir.root);
+  if (existsSync(disk)) {
+    const snaps = (await diskInfo(disk)).snapshots;
+    out(`snapshots: ${snaps.join(", ") || "none"}`);
+  } else out("disk:     not created yet (`nbxen up`)");
+  const summary = `${config.stateDir}/reports/${config.box}/summary.txt`;
+  if (existsSync(summary)) out(`last run:\n${await readFile(summary, "utf8")}`);
+  return 0;
+}
+
+export async function halt(config: ResolvedConfig): Promise<number> {
+  const dir = machineDir(config);
+  let machine: Machine;
+  try {
+    machine = await Machine.attach(config.box, dir.root);
+  } catch {
+    out(`${config.box}: not running`);
+    return 0;
+  }
+  const how = await machine.powerdown({ timeoutMs: 90_000 });
+  out(`${config.box}: ${how === "clean" ? "powered off" : "did not power off within 90s; stopped"}`);
+  return 0;
+}
+
+export async function destroy(config: ResolvedConfig): Promise<number> {
+  const dir = machineDir(config);
+  try {
+    const machine = await Machine.attach(config.box, dir.root);
+    await machine.stop();
+  } catch {
+    /* not running */
+  }
+  await reapStale(dir);
+  await rm(dir.root, { recursive: true, force: true });
+  out(`${config.box}: machine state removed (${dir.root}); the artifact cache is kept`);
+  return 0;
+}
+
+const DETACH_KEY = 0x1d; // Ctrl-]
+
+export async function consoleAttach(config: ResolvedConfig): Promise<number> {
+  const dir = machineDir(config);
+  const info = await dir.readRunInfo();
+  if (!info || info.exitedAt !== undefined || !isAlive(info.supervisorPid))
+    throw new UsageError(`${config.box} is not running; start it with \`nbxen up\``);
+  const stream = await connectConsoleSocket(dir.consoleSocket);
+  process.stderr.write(`[connected to ${config.box}'s serial console; detach with Ctrl-]]\r\n`);
+  const stdin = process.stdin;
+  if (stdin.isTTY) stdin.setRawMode(true);
+  return new Promise<number>((resolve) => {
+    const finish = (code: number, why: string) => {
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.pause();
+      stream.close();
+      process.stderr.write(`\r\n[${why}]\n`);
+      resolve(code);
+    };
+    stream.onData((d) => process.stdout.write(d));
+    stream.onClose(() => finish(0, "console closed: the machine stopped"));
+    stdin.on("data", (d: Buffer) => {
+      const i = d.indexOf(DETACH_KEY);
+      if (i >= 0) {
+        if (i > 0) stream.write(d.subarray(0, i));
+        finish(0, "detached");
+      } else stream.write(d);
+    });
+    stdin.on("end", () => finish(0, "detached (end of input)"));
+    stdin.resume();
+  });
+}
+
+export async function exec(config: ResolvedConfig, command: string, timeoutSeconds: number): Promise<number> {
+  if (!command.trim()) throw new UsageError("exec: give a command, e.g. nbxen exec 'xl list'");
+  const box = await getBox(config.box);
+  await using machine = await Machine.attach(config.box, machineDir(config).root);
+  const shell = await box.login(machine);
+  const result = await shell.exec(command, { timeoutMs: timeoutSeconds * 1000 });
+  process.stdout.write(result.output.endsWith("\n") || !result.output ? result.output : result.output + "\n");
+  return result.exitCode;
+}
+
+async function attachRunning(config: ResolvedConfig): Promise<Machine> {
+  return Machine.attach(config.box, machineDir(config).root);
+}
+
+export async function snapshotList(config: ResolvedConfig): Promise<number> {
+  const box = await getBox(config.box);
+  const disk = box.diskPath(machineDir(config).root);
+  if (!existsSync(disk)) {
+    out("no disk yet: no snapshots");
+    return 0;
+  }
+  for (const s of (await diskInfo(disk)).snapshots) out(s);
+  return 0;
+}
+
+export async function snapshotSave(config: ResolvedConfig, name: string): Promise<number> {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name))
+    throw new UsageError(`snapshot name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-'`);
+  await using machine = await attachRunning(config);
+  await machine.savevm(name);
+  out(`saved snapshot ${name}`);
+  return 0;
+}
+
+export async function snapshotRestore(config: ResolvedConfig, name: string): Promise<number> {
+  await using machine = await attachRunning(config);
+  const known = await machine.snapshots();
+  if (!known.includes(name))
+    throw new UsageError(`no snapshot ${JSON.stringify(name)}; snapshots: ${known.join(", ") || "none"}`);
+  await machine.loadvm(name);
+  out(`restored snapshot ${name}`);
+  return 0;
+}
+
+function storeFor(config: ResolvedConfig): ArtifactStore {
+  return new ArtifactStore({ cacheDir: config.cacheDir, mirror: config.mirror });
+}
+
+export async function boxList(config: ResolvedConfig): Promise<number> {
+  const cached = await storeFor(config).list();
+  for (const entry of boxCatalog()) {
+    const files = cached.filter((c) => c.name.startsWith(entry.name + "/"));
+    const built = existsSync(`${config.cacheDir}/boxes/${entry.name}`);
+    const state = files.length ? `${files.length} cached file(s)` : built ? "built" : "not fetched";
+    out(
+      `${entry.name.padEnd(14)} ${state.padEnd(20)} ${entry.description}${entry.name === config.box ? "  (configured)" : ""}`,
+    );
+  }
+  return 0;
+}
+
+export async function boxFetch(config: ResolvedConfig, name: string): Promise<number> {
+  const box = await getBox(name);
+  const reporter = createReporter();
+  const files = await box.fetch({ config: { ...config, box: name }, store: storeFor(config), reporter });
+  for (const f of files) out(f);
+  return 0;
+}
+
+export async function boxVerify(config: ResolvedConfig): Promise<number> {
+  const results = await storeFor(config).verify();
+  let bad = 0;
+  for (const r of results) {
+    if (r.ok) out(`ok       ${r.name} (${r.algorithm})`);
+    else {
+      bad++;
+      out(`FAILED   ${r.name}: ${r.problem ?? `expected ${r.expected}, got ${r.actual}`}`);
+    }
+  }
+  out(`${results.length - bad} ok, ${bad} failed${results.length === 0 ? " (the cache is empty)" : ""}`);
+  return bad ? 1 : 0;
+}
+
+export async function boxRemove(config: ResolvedConfig, name: string): Promise<number> {
+  await getBox(name);
+  const n = await storeFor(config).remove(name + "/");
+  await rm(`${config.cacheDir}/boxes/${name}`, { recursive: true, force: true });
+  out(`removed ${n} cached file(s) of ${name}`);
+  return 0;
+}
+
+export async function doctorVerb(config: ResolvedConfig): Promise<number> {
+  const checks = await doctor(config);
+  for (const c of checks) out(`${c.ok ? "ok  " : "FAIL"}  ${c.name.padEnd(22)} ${c.detail}`);
+  return checks.every((c) => c.ok) ? 0 : 1;
+}

@@ -1,0 +1,416 @@
+import { StringDecoder } from "node:string_decoder";
+import { setTimeout as sleep } from "node:timers/promises";
+import { HarnessError } from "../util/errors.ts";
+import { Screen } from "./screen.ts";
+import type { Transcript } from "./transcript.ts";
+import type { ConsoleStream } from "./types.ts";
+
+/** A string is a literal on the byte stream, a RegExp matches the byte stream, {screen} the rendered screen. */
+export type Pattern = RegExp | string | { screen: RegExp };
+
+export interface ExpectOptions {
+  timeoutMs: number;
+  /** Output matching one of these (new since the last extension) restarts the timeout. */
+  progress?: RegExp[];
+  /** Hard cap on the whole wait, progress or not. */
+  maxTotalMs?: number;
+  /** What is being waited for, in words (shown in errors and the transcript). */
+  description?: string;
+}
+
+export interface ExpectMatch {
+  /** Index of the pattern that matched. */
+  index: number;
+  pattern: Pattern;
+  match: RegExpExecArray;
+  /** Stream match: the unconsumed text before the match. Screen match: the screen text before it. */
+  before: string;
+  /** The matched text. */
+  after: string;
+  /** The rendered screen when the match was taken. */
+  screen: string;
+}
+
+export interface ConsoleOptions {
+  cols?: number;
+  rows?: number;
+  transcript?: Transcript;
+  name?: string;
+  /** Unconsumed output beyond this many characters is dropped from the front. Default 8 Mi. */
+  maxBufferChars?: number;
+}
+
+export function describePattern(p: Pattern): string {
+  if (typeof p === "string") return JSON.stringify(p);
+  if (p instanceof RegExp) return String(p);
+  return `screen:${String(p.screen)}`;
+}
+
+function indent(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => `  | ${l}`)
+    .join("\n");
+}
+
+export class ExpectTimeoutError extends HarnessError {
+  readonly patterns: string[];
+  readonly timeoutMs: number;
+  readonly elapsedMs: number;
+  readonly lastScreen: string;
+  readonly bufferTail: string;
+  readonly description?: string;
+
+  constructor(f: {
+    console: string;
+    patterns: string[];
+    timeoutMs: number;
+    elapsedMs: number;
+    lastScreen: string;
+    bufferTail: string;
+    description?: string;
+  }) {
+    const what = f.description ? `${f.description} (${f.patterns.join(", ")})` : f.patterns.join(", ");
+    super(
+      `${f.console}: timed out after ${(f.elapsedMs / 1000).toFixed(1)}s ` +
+        `(timeout ${(f.timeoutMs / 1000).toFixed(1)}s) waiting for ${what}\n` +
+        `last screen:\n${indent(f.lastScreen)}\n` +
+        `last output: ${JSON.stringify(f.bufferTail.slice(-300))}`,
+    );
+    this.patterns = f.patterns;
+    this.timeoutMs = f.timeoutMs;
+    this.elapsedMs = f.elapsedMs;
+    this.lastScreen = f.lastScreen;
+    this.bufferTail = f.bufferTail;
+    if (f.description !== undefined) this.description = f.description;
+  }
+}
+
+export class ConsoleClosedError extends HarnessError {
+  readonly patterns: string[];
+  readonly lastScreen: string;
+
+  constructor(f: { console: string; patterns: string[]; lastScreen: string; description?: string }) {
+    const what = f.patterns.length ? ` while waiting for ${f.description ?? f.patterns.join(", ")}` : "";
+    super(`${f.console}: console closed${what}\nlast screen:\n${indent(f.lastScreen)}`);
+    this.patterns = f.patterns;
+    this.lastScreen = f.lastScreen;
+  }
+}
+
+type Compiled = { kind: "stream"; re: RegExp } | { kind: "screen"; re: RegExp };
+
+interface Pending {
+  patterns: Pattern[];
+  compiled: Compiled[];
+  opts: ExpectOptions;
+  startedAt: number;
+  progressFrom: number;
+  timer?: NodeJS.Timeout;
+  resolve: (m: ExpectMatch) => void;
+  reject: (e: Error) => void;
+}
+
+const RECENT_CHARS = 16384;
+
+function withoutStatefulFlags(re: RegExp): RegExp {
+  return re.global || re.sticky ? new RegExp(re.source, re.flags.replace(/[gy]/g, "")) : re;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * Expect engine over a console byte stream, with a virtual screen for curses programs.
+ * One expect() at a time; every byte goes to the transcript, the screen and the match buffer.
+ */
+export class Console {
+  readonly name: string;
+  private readonly stream: ConsoleStream;
+  private readonly screen: Screen;
+  private readonly transcript: Transcript | undefined;
+  private readonly maxBufferChars: number;
+  private readonly decoder = new StringDecoder("utf8");
+  private readonly unsubscribe: Array<() => void>;
+  /** Unconsumed received text; `bufStart` is the absolute offset of its first character. */
+  private buffer = "";
+  private bufStart = 0;
+  /** Absolute offset up to which the screen has parsed the received bytes. */
+  private parsedAbs = 0;
+  private recent = "";
+  private pending: Pending | undefined;
+  private lastScreenMatch: { key: string; index: number; text: string } | undefined;
+  private isClosed = false;
+
+  constructor(stream: ConsoleStream, opts: ConsoleOptions = {}) {
+    this.stream = stream;
+    this.name = opts.name ?? "console";
+    this.transcript = opts.transcript;
+    this.maxBufferChars = opts.maxBufferChars ?? 8 * 1024 * 1024;
+    this.screen = new Screen(opts.cols ?? 80, opts.rows ?? 25);
+    this.unsubscribe = [
+      stream.onData((d) => this.onData(d)),
+      stream.onClose(() => void this.onStreamClose()),
+    ];
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** The rendered screen: rows joined by "\n", right-trimmed. */
+  screenText(): string {
+    return this.screen.text();
+  }
+
+  /** The last `chars` characters received, consumed by a match or not. */
+  bufferTail(chars = 2000): string {
+    return this.recent.slice(-chars);
+  }
+
+  expect(patterns: Pattern | Pattern[], opts: ExpectOptions): Promise<ExpectMatch> {
+    const list = Array.isArray(patterns) ? patterns : [patterns];
+    if (this.pending) {
+      return Promise.reject(new HarnessError(`${this.name}: expect() called while another is pending`));
+    }
+    const compiled: Compiled[] = list.map((p) => {
+      if (typeof p === "string") return { kind: "stream", re: new RegExp(escapeRegExp(p)) };
+      if (p instanceof RegExp) return { kind: "stream", re: withoutStatefulFlags(p) };
+      return { kind: "screen", re: withoutStatefulFlags(p.screen) };
+    });
+    this.transcript?.event("expect", {
+      console: this.name,
+      patterns: list.map(describePattern),
+      timeoutMs: opts.timeoutMs,
+      ...(opts.description ? { description: opts.description } : {}),
+    });
+    return new Promise<ExpectMatch>((resolve, reject) => {
+      const p: Pending = {
+        patterns: list,
+        compiled,
+        opts,
+        startedAt: Date.now(),
+        progressFrom: this.bufStart + this.buffer.length,
+        resolve,
+        reject,
+      };
+      this.pending = p;
+      if (this.tryMatch(p)) return;
+      if (this.isClosed) {
+        this.failClosed(p);
+        return;
+      }
+      this.armTimer(p);
+    });
+  }
+
+  async send(text: string, opts: { keyDelayMs?: number; secret?: boolean } = {}): Promise<void> {
+    if (this.isClosed) {
+      throw new ConsoleClosedError({ console: this.name, patterns: [], lastScreen: this.screen.text() });
+    }
+    this.transcript?.send(text, opts.secret ?? false);
+    const delay = opts.keyDelayMs ?? 0;
+    if (delay <= 0) {
+      this.stream.write(text);
+      return;
+    }
+    let first = true;
+    for (const ch of text) {
+      if (!first) await sleep(delay);
+      first = false;
+      if (this.isClosed) {
+        throw new ConsoleClosedError({ console: this.name, patterns: [], lastScreen: this.screen.text() });
+      }
+      this.stream.write(ch);
+    }
+  }
+
+  /** Sends `text` followed by a carriage return (what the Enter key sends). */
+  sendLine(text: string, opts: { keyDelayMs?: number; secret?: boolean } = {}): Promise<void> {
+    if (opts.secret) this.transcript?.addSecret(text);
+    return this.send(text + "\r", opts);
+  }
+
+  /** Detaches from the stream; the process behind it keeps running. A pending expect fails. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const u of this.unsubscribe) u();
+    this.transcript?.note(`${this.name}: console detached`);
+    if (this.pending) this.failClosed(this.pending);
+  }
+
+  private onData(data: Buffer): void {
+    if (this.isClosed) return;
+    this.transcript?.recv(data);
+    this.append(this.decoder.write(data));
+    const endAbs = this.bufStart + this.buffer.length;
+    this.screen.feed(data, () => {
+      this.parsedAbs = Math.max(this.parsedAbs, endAbs);
+      this.onParsed();
+    });
+  }
+
+  private append(text: string): void {
+    if (!text) return;
+    this.buffer += text;
+    this.recent = (this.recent + text).slice(-RECENT_CHARS);
+    const excess = this.buffer.length - this.maxBufferChars;
+    if (excess > 0) {
+      this.buffer = this.buffer.slice(excess);
+      this.bufStart += excess;
+    }
+  }
+
+  private onParsed(): void {
+    const p = this.pending;
+    if (!p || this.isClosed) return;
+    this.checkProgress(p);
+    this.tryMatch(p);
+  }
+
+  private async onStreamClose(): Promise<void> {
+    if (this.isClosed) return;
+    this.append(this.decoder.end());
+    await this.screen.settle();
+    this.parsedAbs = this.bufStart + this.buffer.length;
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const u of this.unsubscribe) u();
+    this.transcript?.note(`${this.name}: stream closed`);
+    const p = this.pending;
+    if (p && !this.tryMatch(p)) this.failClosed(p);
+  }
+
+  private checkProgress(p: Pending): void {
+    const progress = p.opts.progress;
+    if (!progress?.length) return;
+    const from = Math.max(p.progressFrom - this.bufStart, 0);
+    const fresh = this.buffer.slice(from);
+    let end = -1;
+    for (const re of progress) {
+      const m = withoutStatefulFlags(re).exec(fresh);
+      if (m) end = Math.max(end, m.index + m[0].length);
+    }
+    if (end < 0) return;
+    p.progressFrom = this.bufStart + from + Math.max(end, 1);
+    this.armTimer(p);
+  }
+
+  private armTimer(p: Pending): void {
+    if (p.timer) clearTimeout(p.timer);
+    let ms = p.opts.timeoutMs;
+    if (p.opts.maxTotalMs !== undefined) {
+      ms = Math.min(ms, p.opts.maxTotalMs - (Date.now() - p.startedAt));
+    }
+    p.timer = setTimeout(() => void this.onTimeout(p), Math.max(ms, 0));
+  }
+
+  private async onTimeout(p: Pending): Promise<void> {
+    // Let the screen catch up with bytes already received, then take a last look.
+    await this.screen.settle();
+    if (this.pending !== p || this.tryMatch(p)) return;
+    this.pending = undefined;
+    const elapsedMs = Date.now() - p.startedAt;
+    const patterns = p.patterns.map(describePattern);
+    this.transcript?.event("timeout", {
+      console: this.name,
+      patterns,
+      elapsedMs,
+      ...(p.opts.description ? { description: p.opts.description } : {}),
+    });
+    p.reject(
+      new ExpectTimeoutError({
+        console: this.name,
+        patterns,
+        timeoutMs: p.opts.timeoutMs,
+        elapsedMs,
+        lastScreen: this.screen.text(),
+        bufferTail: this.bufferTail(),
+        ...(p.opts.description !== undefined ? { description: p.opts.description } : {}),
+      }),
+    );
+  }
+
+  private failClosed(p: Pending): void {
+    if (this.pending !== p) return;
+    this.pending = undefined;
+    if (p.timer) clearTimeout(p.timer);
+    p.reject(
+      new ConsoleClosedError({
+        console: this.name,
+        patterns: p.patterns.map(describePattern),
+        lastScreen: this.screen.text(),
+        ...(p.opts.description !== undefined ? { description: p.opts.description } : {}),
+      }),
+    );
+  }
+
+  /** Resolves `p` if a pattern matches now. Stream patterns win (earliest in the stream), then screen ones. */
+  private tryMatch(p: Pending): boolean {
+    if (this.pending !== p) return true;
+    let best: { index: number; m: RegExpExecArray } | undefined;
+    p.compiled.forEach((c, index) => {
+      if (c.kind !== "stream") return;
+      const m = c.re.exec(this.buffer);
+      if (m && (!best || m.index < best.m.index)) best = { index, m };
+    });
+    if (best) {
+      const { index, m } = best;
+      const before = this.buffer.slice(0, m.index);
+      const end = m.index + m[0].length;
+      this.buffer = this.buffer.slice(end);
+      this.bufStart += end;
+      this.resolve(p, {
+        index,
+        pattern: p.patterns[index]!,
+        match: m,
+        before,
+        after: m[0],
+        screen: this.screen.text(),
+      });
+      return true;
+    }
+    if (!p.compiled.some((c) => c.kind === "screen")) return false;
+    const text = this.screen.text();
+    const cur = this.screen.cursor();
+    const key = `${cur.x},${cur.y}\n${text}`;
+    for (const [index, c] of p.compiled.entries()) {
+      if (c.kind !== "screen") continue;
+      const m = c.re.exec(text);
+      if (!m) continue;
+      const last = this.lastScreenMatch;
+      // A curses repaint of the same screen must not satisfy a second expect.
+      if (last && last.key === key && last.index === m.index && last.text === m[0]) continue;
+      this.lastScreenMatch = { key, index: m.index, text: m[0] };
+      // The bytes that produced this screen are consumed.
+      const upTo = Math.min(Math.max(this.parsedAbs - this.bufStart, 0), this.buffer.length);
+      this.buffer = this.buffer.slice(upTo);
+      this.bufStart += upTo;
+      this.resolve(p, {
+        index,
+        pattern: p.patterns[index]!,
+        match: m,
+        before: text.slice(0, m.index),
+        after: m[0],
+        screen: text,
+      });
+      return true;
+    }
+    return false;
+  }
+
+  private resolve(p: Pending, result: ExpectMatch): void {
+    this.pending = undefined;
+    if (p.timer) clearTimeout(p.timer);
+    this.transcript?.event("match", {
+      console: this.name,
+      index: result.index,
+      pattern: describePattern(result.pattern),
+      text: result.after,
+      elapsedMs: Date.now() - p.startedAt,
+    });
+    p.resolve(result);
+  }
+}

@@ -1,0 +1,15 @@
+export type { ConsoleStream } from "./types.ts";
+export { ptyStream, spawnPtyStream } from "./pty-stream.ts";
+export { Screen } from "./screen.ts";
+export {
+  Console,
+  ConsoleClosedError,
+  ExpectTimeoutError,
+  describePattern,
+  type ConsoleOptions,
+  type ExpectMatch,
+  type ExpectOptions,
+  type Pattern,
+} from "./console.ts";
+export { EscapeStripper, Transcript } from "./transcript.ts";
+export { CommandFailedError, GuestShell, type ExecOptions, type ExecResult } from "./shell.ts";

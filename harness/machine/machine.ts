@@ -1,0 +1,321 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, openSync, closeSync } from "node:fs";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Console } from "../console/console.ts";
+import { Transcript } from "../console/transcript.ts";
+import { HarnessError } from "../util/errors.ts";
+import { connectConsoleSocket } from "./console-socket.ts";
+import { qemuArgs, type QemuMachineSpec } from "./qemu-args.ts";
+import { QmpClient } from "./qmp.ts";
+import { reapStale } from "./reaper.ts";
+import { isAlive, MachineDir, type RunInfo } from "./state-dir.ts";
+import type { SupervisorSpec } from "./supervisor.ts";
+
+export class MachineStartError extends HarnessError {
+  constructor(
+    readonly machineName: string,
+    message: string,
+    readonly output: string,
+  ) {
+    super(
+      `machine ${machineName}: ${message}${output.trim() ? `\n--- QEMU output ---\n${output.trim()}` : ""}`,
+    );
+  }
+}
+
+export class MachineNotRunningError extends HarnessError {
+  constructor(
+    readonly machineName: string,
+    readonly stateDir: string,
+  ) {
+    super(`machine ${machineName} is not running (state in ${stateDir}); start it with \`nbxen up\``);
+  }
+}
+
+export interface MachineOptions extends Omit<QemuMachineSpec, "runId" | "qmpSocket" | "pidFile"> {
+  stateDir: string;
+  qemuBinary: string;
+  cols?: number;
+  rows?: number;
+  /** Milliseconds to wait for QEMU's QMP socket. */
+  startTimeoutMs?: number;
+  /** Restore this VM snapshot (savevm name) before the guest runs. */
+  resumeSnapshot?: string;
+}
+
+const SUPERVISOR = path.join(path.dirname(fileURLToPath(import.meta.url)), "supervisor.ts");
+const TSX = import.meta.resolve("tsx");
+
+const liveMachines = new Set<Machine>();
+let signalHandlersInstalled = false;
+
+/** Stops every machine this process owns on SIGINT/SIGTERM, then exits with the conventional code. */
+function installSignalHandlers(): void {
+  if (signalHandlersInstalled) return;
+  signalHandlersInstalled = true;
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\nnbxen: ${signal}: stopping ${liveMachines.size} machine(s)\n`);
+      void Promise.allSettled([...liveMachines].map((m) => m.stop())).then(() => process.exit(code));
+    });
+  }
+}
+
+/**
+ * A QEMU machine run by a supervisor process (see supervisor.ts), controlled over QMP, its serial console
+ * on an expect engine. `await using m = await Machine.start(...)` stops it however the scope is left.
+ */
+export class Machine {
+  private stopped = false;
+  private detachedFlag = false;
+
+  private constructor(
+    readonly name: string,
+    readonly dir: MachineDir,
+    readonly runId: string,
+    readonly info: RunInfo,
+    readonly qmp: QmpClient,
+    readonly console: Console,
+    readonly transcript: Transcript,
+  ) {}
+
+  static async start(opts: MachineOptions): Promise<Machine> {
+    const dir = new MachineDir(opts.stateDir);
+    await dir.prepare();
+    await reapStale(dir);
+    const existing = await dir.readRunInfo();
+    if (existing && existing.exitedAt === undefined && isAlive(existing.supervisorPid))
+      throw new HarnessError(
+        `machine ${opts.name} is already running (supervisor pid ${existing.supervisorPid}); use \`nbxen halt\` or \`nbxen destroy\` first`,
+      );
+    for (const f of [dir.qmpSocket, dir.consoleSocket, dir.detachedFile, dir.qemuPidFile, dir.runFile])
+      await rm(f, { force: true });
+
+    const runId = `${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}-${randomBytes(3).toString("hex")}`;
+    const spec: SupervisorSpec = {
+      runId,
+      name: opts.name,
+      stateDir: dir.root,
+      qemuBinary: opts.qemuBinary,
+      qemuArgs: qemuArgs({ ...opts, runId, qmpSocket: dir.qmpSocket, pidFile: dir.qemuPidFile }),
+      ownerPid: process.pid,
+      cols: opts.cols ?? 80,
+      rows: opts.rows ?? 25,
+      sshPort: opts.net?.sshPort,
+    };
+    await writeFile(dir.supervisorSpec, JSON.stringify(spec, null, 2) + "\n", { mode: 0o600 });
+    const logFd = openSync(dir.supervisorLog, "a", 0o600);
+    const child = spawn(process.execPath, ["--import", TSX, SUPERVISOR, dir.supervisorSpec], {
+      detached: true,
+      stdio: ["ignore", logFd, logFd],
+      env: process.env,
+    });
+    closeSync(logFd);
+    child.unref();
+
+    const transcript = await Transcript.open(dir.runDir(runId));
+    const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
+    let info: RunInfo | undefined;
+    while (Date.now() < deadline) {
+      info = await dir.readRunInfo();
+      if (info?.runId === runId) break;
+      if (child.exitCode !== null) break;
+      await sleep(50);
+    }
+    if (!info || info.runId !== runId) {
+      await transcript.close();
+      throw new MachineStartError(
+        opts.name,
+        "the machine supervisor did not come up",
+        await tail(dir.supervisorLog),
+      );
+    }
+    const stream = await connectConsoleSocket(dir.consoleSocket);
+    const early: Buffer[] = [];
+    const stopEarly = stream.onData((d) => early.push(d));
+    let qmp: QmpClient;
+    try {
+      const qemuPid = info.qemuPid;
+      qmp = await QmpClient.connect(dir.qmpSocket, {
+        timeoutMs: Math.max(1000, deadline - Date.now()),
+        giveUpIf: () => !isAlive(qemuPid),
+      });
+    } catch (error) {
+      await sleep(300);
+      stopEarly();
+      stream.close();
+      await transcript.close();
+      const output = Buffer.concat(early).toString("utf8");
+      const why = isAlive(info.qemuPid) ? "QEMU did not open its QMP socket" : "QEMU exited at start";
+      throw new MachineStartError(opts.name, `${why} (${opts.qemuBinary})`, output || String(error));
+    }
+    stopEarly();
+    const console = new Console(stream, { cols: spec.cols, rows: spec.rows, transcript, name: opts.name });
+    const machine = new Machine(opts.name, dir, runId, info, qmp, console, transcript);
+    liveMachines.add(machine);
+    installSignalHandlers();
+    if (opts.resumeSnapshot) {
+      try {
+        await machine.loadvm(opts.resumeSnapshot);
+      } catch (error) {
+        await machine.stop();
+        throw error;
+      }
+    }
+    await qmp.execute("cont");
+    return machine;
+  }
+
+  /** Connects to a machine started by another nbxen process (`nbxen exec`, `console`, `halt`). */
+  static async attach(name: string, stateDir: string): Promise<Machine> {
+    const dir = new MachineDir(stateDir);
+    const info = await dir.readRunInfo();
+    if (
+      !info ||
+      info.exitedAt !== undefined ||
+      !isAlive(info.supervisorPid) ||
+      !existsSync(dir.consoleSocket)
+    )
+      throw new MachineNotRunningError(name, stateDir);
+    const qmp = await QmpClient.connect(dir.qmpSocket, { timeoutMs: 5000 });
+    const stream = await connectConsoleSocket(dir.consoleSocket);
+    const transcript = await Transcript.open(dir.runDir(info.runId));
+    const console = new Console(stream, { transcript, name });
+    const machine = new Machine(name, dir, info.runId, info, qmp, console, transcript);
+    // An attached machine belongs to whoever started it: leaving this process must not stop it.
+    machine.detachedFlag = true;
+    return machine;
+  }
+
+  get transcriptDir(): string {
+    return this.transcript.dir;
+  }
+
+  get running(): boolean {
+    return !this.stopped && isAlive(this.info.supervisorPid);
+  }
+
+  async status(): Promise<string> {
+    const r = await this.qmp.execute<{ status: string }>("query-status");
+    return r.status;
+  }
+
+  /** Keeps the machine running after this process exits (`nbxen up` does this when it has finished). */
+  async detach(): Promise<void> {
+    await writeFile(this.dir.detachedFile, `${process.pid}\n`, { mode: 0o600 });
+    this.detachedFlag = true;
+    liveMachines.delete(this);
+  }
+
+  async savevm(name: string): Promise<void> {
+    await this.hmpChecked(`savevm ${name}`);
+  }
+
+  async loadvm(name: string): Promise<void> {
+    await this.hmpChecked(`loadvm ${name}`);
+  }
+
+  async delvm(name: string): Promise<void> {
+    await this.hmpChecked(`delvm ${name}`);
+  }
+
+  /** Names of the VM snapshots (savevm) in the machine's disks. */
+  async snapshots(): Promise<string[]> {
+    const out = await this.qmp.hmp("info snapshots");
+    return parseSnapshotTable(out);
+  }
+
+  private async hmpChecked(command: string): Promise<string> {
+    const out = await this.qmp.hmp(command);
+    if (/^Error:|\berror\b/im.test(out))
+      throw new HarnessError(`machine ${this.name}: ${command} failed: ${out.trim()}`);
+    return out;
+  }
+
+  /** Waits for the supervisor to exit (QEMU gone). Returns false on timeout. */
+  async waitForExit(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!isAlive(this.info.supervisorPid) && !isAlive(this.info.qemuPid)) return true;
+      await sleep(100);
+    }
+    return false;
+  }
+
+  /** ACPI power button, then wait for the guest to power off; force it off after the timeout. */
+  async powerdown(opts: { timeoutMs?: number } = {}): Promise<"clean" | "forced"> {
+    try {
+      await this.qmp.execute("system_powerdown");
+    } catch {
+      /* QEMU may already be gone */
+    }
+    const clean = await this.waitForExit(opts.timeoutMs ?? 60_000);
+    if (!clean) await this.stop();
+    await this.finish();
+    return clean ? "clean" : "forced";
+  }
+
+  /** Stops QEMU now (QMP quit, then signals). Idempotent. */
+  async stop(): Promise<void> {
+    if (!this.stopped && isAlive(this.info.supervisorPid)) {
+      try {
+        await Promise.race([this.qmp.execute("quit"), sleep(3000)]);
+      } catch {
+        /* the socket closes as QEMU quits */
+      }
+      if (!(await this.waitForExit(5000))) {
+        for (const pid of [this.info.qemuPid, this.info.supervisorPid]) {
+          if (isAlive(pid)) process.kill(pid!, "SIGKILL");
+        }
+        await this.waitForExit(5000);
+      }
+    }
+    await this.finish();
+  }
+
+  /** Releases this process's connections without stopping the machine. */
+  async disconnect(): Promise<void> {
+    this.qmp.close();
+    this.console.close();
+    await this.transcript.close();
+  }
+
+  private async finish(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    liveMachines.delete(this);
+    this.qmp.close();
+    this.console.close();
+    await this.transcript.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.detachedFlag) await this.disconnect();
+    else await this.stop();
+  }
+}
+
+export function parseSnapshotTable(out: string): string[] {
+  const names: string[] = [];
+  for (const line of out.split(/\r?\n/)) {
+    // "ID  TAG  VM SIZE  DATE  VM CLOCK  ICOUNT" rows; the tag is the second column.
+    const m = /^\s*(\d+|--)\s+(\S+)\s+\S+/.exec(line);
+    if (m && m[2] && m[2] !== "TAG") names.push(m[2]);
+  }
+  return names;
+}
+
+async function tail(file: string, chars = 4000): Promise<string> {
+  try {
+    return (await readFile(file, "utf8")).slice(-chars);
+  } catch {
+    return "";
+  }
+}

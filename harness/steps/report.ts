@@ -1,0 +1,89 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { HowtoCheck } from "./step.ts";
+
+export interface StepResult {
+  step: string;
+  title: string;
+  status: "passed" | "failed" | "resumed" | "not-run";
+  seconds: number;
+  snapshot?: string;
+  error?: string;
+}
+
+function xmlEscape(s: string): string {
+  return (
+    s
+      .replace(/&/g, "&amp;")
+      .replace(/</g, "&lt;")
+      .replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;")
+      // XML 1.0 forbids most control characters, which console output is full of.
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "")
+  );
+}
+
+export function junitXml(suite: string, results: StepResult[]): string {
+  const failures = results.filter((r) => r.status === "failed").length;
+  const skipped = results.filter((r) => r.status === "not-run").length;
+  const time = results.reduce((s, r) => s + r.seconds, 0);
+  const cases = results.map((r) => {
+    const head = `  <testcase classname="${xmlEscape(suite)}" name="${xmlEscape(`${r.step}: ${r.title}`)}" time="${r.seconds.toFixed(3)}">`;
+    if (r.status === "failed")
+      return `${head}\n    <failure message="${xmlEscape((r.error ?? "").split("\n")[0] ?? "")}">${xmlEscape(r.error ?? "")}</failure>\n  </testcase>`;
+    if (r.status === "not-run")
+      return `${head}\n    <skipped message="not run: an earlier step failed or the run stopped before it"/>\n  </testcase>`;
+    if (r.status === "resumed")
+      return `${head}\n    <system-out>resumed from snapshot ${xmlEscape(r.snapshot ?? "")}</system-out>\n  </testcase>`;
+    return `${head}</testcase>`;
+  });
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="${xmlEscape(suite)}" tests="${results.length}" failures="${failures}" skipped="${skipped}" time="${time.toFixed(3)}">\n${cases.join("\n")}\n</testsuite>\n`;
+}
+
+export function summaryTable(results: StepResult[]): string {
+  const rows = [
+    ["step", "result", "seconds", "snapshot"],
+    ...results.map((r) => [r.step, r.status, r.seconds.toFixed(1), r.snapshot ?? "-"]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
+  return (
+    [fmt(rows[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(fmt)].join("\n") + "\n"
+  );
+}
+
+/** The report HOWTO maintainers read: each HOWTO line, verified / verified with a deviation / not exercised. */
+export function howtoReport(box: string, checks: HowtoCheck[]): string {
+  const lines = [
+    `# HOWTO verification: ${box}`,
+    "",
+    "| section | HOWTO line | status | note |",
+    "|---|---|---|---|",
+  ];
+  const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+  for (const c of checks)
+    lines.push(`| ${cell(c.section)} | \`${cell(c.quote)}\` | ${c.status} | ${cell(c.note ?? "")} |`);
+  return lines.join("\n") + "\n";
+}
+
+export async function writeRunReports(
+  dir: string,
+  box: string,
+  results: StepResult[],
+  checks: HowtoCheck[],
+): Promise<{ junit: string; summary: string; howto: string }> {
+  await mkdir(dir, { recursive: true });
+  const files = {
+    junit: path.join(dir, "steps.junit.xml"),
+    summary: path.join(dir, "summary.txt"),
+    howto: path.join(dir, "howto.md"),
+  };
+  await writeFile(files.junit, junitXml(`nbxen ${box} steps`, results));
+  await writeFile(files.summary, summaryTable(results));
+  await writeFile(files.howto, howtoReport(box, checks));
+  return files;
+}

@@ -1,0 +1,253 @@
+import { constants } from "node:fs";
+import { access, readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { HarnessError } from "../../harness/util/errors.ts";
+
+/** What build-box.sh writes to box.json. */
+export interface DebianBoxMeta {
+  box: string;
+  suite: string;
+  /** e.g. "6.1.0-56-amd64" */
+  kernelVersion: string;
+  rootLabel: string;
+  /** The NIC's name in the guest ("eth0": predictable renaming is off in the image). */
+  nic: string;
+  hostname: string;
+  rootPassword: string;
+  /** Debian version of xen-hypervisor-4.17-amd64 in xen-repo, e.g. "4.17.5+72-g01bf3ba2b9-1~deb12u1". */
+  xenVersion: string;
+  /** Packages installed in the image. */
+  packages: number;
+  /** .deb files in xen-repo. */
+  xenRepoPackages: number;
+  builtAt: string;
+  /** Command line for a direct kernel boot of vmlinuz/initrd.img. */
+  kernelCmdline: string;
+}
+
+export interface DebianBox {
+  dir: string;
+  /** qcow2 base image; use it through an overlay or snapshot=on, never write to it. */
+  disk: string;
+  kernel: string;
+  initrd: string;
+  /** Flat apt repository: serve it and use `deb [trusted=yes] <url>/xen-repo ./`. */
+  xenRepo: string;
+  meta: DebianBoxMeta;
+}
+
+export const DEBIAN_BOX_FILES = [
+  "box.json",
+  "disk.qcow2",
+  "vmlinuz",
+  "initrd.img",
+  "xen-repo/Packages",
+  "xen-repo/Packages.gz",
+  "xen-repo/Release",
+  "xen-repo/SHA256SUMS",
+] as const;
+
+/** Host tools build-box.sh runs, with the Debian package that has each. */
+export const DEBIAN_BOX_BUILD_TOOLS: ReadonlyArray<{ tool: string; pkg: string }> = [
+  { tool: "mmdebstrap", pkg: "mmdebstrap" },
+  { tool: "mke2fs", pkg: "e2fsprogs" },
+  { tool: "sfdisk", pkg: "fdisk" },
+  { tool: "qemu-img", pkg: "qemu-utils" },
+  { tool: "dpkg-scanpackages", pkg: "dpkg-dev" },
+];
+
+export const BUILD_SCRIPT = fileURLToPath(new URL("./build-box.sh", import.meta.url));
+
+/** A box directory lacks a file (or has it empty): rebuild it. */
+export class DebianBoxIncompleteError extends HarnessError {
+  readonly dir: string;
+  readonly file: string;
+  constructor(dir: string, file: string) {
+    super(
+      `The debian-12 box in ${dir} is incomplete: ${file} is missing or empty. Delete ${dir} to rebuild it.`,
+    );
+    this.dir = dir;
+    this.file = file;
+  }
+}
+
+/** box.json is not what build-box.sh writes. */
+export class DebianBoxMetaError extends HarnessError {
+  readonly file: string;
+  readonly field?: string;
+  constructor(file: string, reason: string, field?: string) {
+    super(`${file}: ${reason}. Delete the box directory to rebuild it.`);
+    this.file = file;
+    if (field !== undefined) this.field = field;
+  }
+}
+
+export class BuildToolMissingError extends HarnessError {
+  readonly tool: string;
+  readonly pkg: string;
+  constructor(tool: string, pkg: string) {
+    super(`${tool} is needed to build the debian-12 box and is not installed: apt-get install ${pkg}`);
+    this.tool = tool;
+    this.pkg = pkg;
+  }
+}
+
+export class DebianBoxBuildError extends HarnessError {
+  readonly outDir: string;
+  readonly scriptExitCode?: number;
+  /** The script's last output lines. */
+  readonly tail: string[];
+  constructor(
+    outDir: string,
+    fields: { exitCode?: number; signal?: string; tail: string[]; cause?: unknown },
+  ) {
+    const how = fields.signal ? `was killed by ${fields.signal}` : `exited with ${fields.exitCode ?? "?"}`;
+    super(
+      `Building the debian-12 box into ${outDir} failed: build-box.sh ${how}.\n${fields.tail.join("\n")}`,
+      {
+        cause: fields.cause,
+      },
+    );
+    this.outDir = outDir;
+    if (fields.exitCode !== undefined) this.scriptExitCode = fields.exitCode;
+    this.tail = fields.tail;
+  }
+}
+
+const STRING_FIELDS = [
+  "box",
+  "suite",
+  "kernelVersion",
+  "rootLabel",
+  "nic",
+  "hostname",
+  "rootPassword",
+  "xenVersion",
+  "builtAt",
+  "kernelCmdline",
+] as const;
+const NUMBER_FIELDS = ["packages", "xenRepoPackages"] as const;
+
+function parseMeta(file: string, text: string): DebianBoxMeta {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new DebianBoxMetaError(file, `not JSON (${(err as Error).message})`);
+  }
+  if (typeof raw !== "object" || raw === null) throw new DebianBoxMetaError(file, "not a JSON object");
+  const obj = raw as Record<string, unknown>;
+  for (const f of STRING_FIELDS) {
+    if (typeof obj[f] !== "string" || obj[f] === "")
+      throw new DebianBoxMetaError(file, `"${f}" is not a string`, f);
+  }
+  for (const f of NUMBER_FIELDS) {
+    if (typeof obj[f] !== "number") throw new DebianBoxMetaError(file, `"${f}" is not a number`, f);
+  }
+  if (obj.box !== "debian-12")
+    throw new DebianBoxMetaError(file, `"box" is ${String(obj.box)}, not debian-12`, "box");
+  return obj as unknown as DebianBoxMeta;
+}
+
+async function nonEmpty(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a built box; throws DebianBoxIncompleteError naming the first missing file. */
+export async function readDebianBox(dir: string): Promise<DebianBox> {
+  const abs = path.resolve(dir);
+  for (const f of DEBIAN_BOX_FILES) {
+    if (!(await nonEmpty(path.join(abs, f)))) throw new DebianBoxIncompleteError(abs, f);
+  }
+  const metaFile = path.join(abs, "box.json");
+  const meta = parseMeta(metaFile, await readFile(metaFile, "utf8"));
+  return {
+    dir: abs,
+    disk: path.join(abs, "disk.qcow2"),
+    kernel: path.join(abs, "vmlinuz"),
+    initrd: path.join(abs, "initrd.img"),
+    xenRepo: path.join(abs, "xen-repo"),
+    meta,
+  };
+}
+
+async function onPath(tool: string): Promise<boolean> {
+  const dirs = [...(process.env.PATH ?? "").split(path.delimiter), "/usr/sbin", "/sbin"];
+  for (const d of dirs) {
+    if (!d) continue;
+    try {
+      await access(path.join(d, tool), constants.X_OK);
+      return true;
+    } catch {
+      // not in this directory
+    }
+  }
+  return false;
+}
+
+/** Throws BuildToolMissingError for the first build tool that is not installed. */
+export async function checkBuildTools(): Promise<void> {
+  for (const { tool, pkg } of DEBIAN_BOX_BUILD_TOOLS) {
+    if (!(await onPath(tool))) throw new BuildToolMissingError(tool, pkg);
+  }
+}
+
+export interface BuildDebianBoxOptions {
+  /** Receives each line the build prints (mmdebstrap's included). */
+  log?: (line: string) => void;
+  /** Rebuild even if outDir holds a complete box. */
+  force?: boolean;
+  /** Stops the build (the script removes its temp dir). */
+  signal?: AbortSignal;
+}
+
+const TAIL_LINES = 40;
+
+/**
+ * Builds the debian-12 box into outDir with build-box.sh (a few minutes; needs Debian's mirrors), or
+ * returns the box already there. The script renames its work dir to outDir only when it succeeds.
+ */
+export async function buildDebianBox(outDir: string, opts: BuildDebianBoxOptions = {}): Promise<DebianBox> {
+  const dir = path.resolve(outDir);
+  let force = opts.force ?? false;
+  if (!force) {
+    try {
+      return await readDebianBox(dir);
+    } catch (err) {
+      // All files there but box.json unreadable: the script would call the box complete, so force it.
+      if (err instanceof DebianBoxMetaError) force = true;
+      else if (!(err instanceof DebianBoxIncompleteError)) throw err;
+    }
+  }
+  await checkBuildTools();
+  const log = opts.log ?? (() => {});
+  const tail: string[] = [];
+  const args = force ? [BUILD_SCRIPT, "--force", dir] : [BUILD_SCRIPT, dir];
+  const child = execa("bash", args, {
+    all: true,
+    buffer: false,
+    reject: false,
+    stdin: "ignore",
+    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+  });
+  for await (const line of child.iterable({ from: "all" })) {
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+    log(line);
+  }
+  const result = await child;
+  if (result.failed) {
+    throw new DebianBoxBuildError(dir, {
+      ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+      ...(result.signal ? { signal: result.signal } : {}),
+      tail,
+    });
+  }
+  return readDebianBox(dir);
+}

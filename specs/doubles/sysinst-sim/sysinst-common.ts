@@ -1,0 +1,223 @@
+/**
+ * Pieces both simulated sysinst versions share: run_program's status window, passwd(1), the x86
+ * bootblocks menu, set extraction with a progress bar, the config menu loop.
+ */
+import type { OutputWindow, SysinstUi, UiItem } from "./curses.ts";
+import type { InstallRecord } from "./state.ts";
+
+export interface SimHardware {
+  /** NetBSD names and sysinst's descriptions: "ld0 (8.6G)", "wd0 (8.6G, QEMU HARDDISK)". */
+  disks: { name: string; descr: string }[];
+  cdroms: { name: string; descr: string }[];
+  /** Network interfaces: vioif0 (virtio-net), wm0 (e1000). */
+  nics: string[];
+  /** A virtio-rng device is attached (10.x then has entropy and skips the entropy menu). */
+  rng: boolean;
+}
+
+export interface FlowContext {
+  ui: SysinstUi;
+  hw: SimHardware;
+  version: string;
+  /** Real milliseconds the whole set extraction takes, and between two progress updates. */
+  extractMs: number;
+  tickMs: number;
+  record: InstallRecord;
+  /** Called when the installation is complete: the disk now boots. */
+  installed(record: InstallRecord): void;
+}
+
+/** passwd(1) as sysinst runs it (local_passwd.c's prompts and its weak-password re-asks). */
+export async function passwd(ctx: FlowContext, keepScreen: string[] = []): Promise<void> {
+  await ctx.ui.run(
+    "passwd -l root",
+    async (out) => {
+      out.line("Changing local password for root.");
+      let tries = 0;
+      for (;;) {
+        out.prompt("New password:");
+        const pw = await ctx.ui.tty.readLine({ echo: false });
+        if (pw === "") {
+          out.line("Password unchanged.");
+          return;
+        }
+        if (pw.length <= 5 && ++tries < 2) {
+          out.line("Please enter a longer password.");
+          continue;
+        }
+        if (/^[a-z]+$/.test(pw) && ++tries < 2) {
+          out.line("Please don't use an all-lower case password.");
+          out.line("Unusual capitalization, control characters or digits are suggested.");
+          continue;
+        }
+        out.prompt("Retype new password:");
+        const again = await ctx.ui.tty.readLine({ echo: false });
+        if (again === pw) {
+          ctx.record.rootPassword = pw;
+          ctx.ui.log("  passwd: root password set");
+          return;
+        }
+        out.line("Mismatch; try again, EOF to quit.");
+      }
+    },
+    { keepScreen },
+  );
+}
+
+const GETBOOTTYPE = [
+  "Would you like to install the normal set of bootblocks or serial bootblocks?",
+  "",
+  "Normal bootblocks use the BIOS console device as the console",
+  "(usually the monitor and keyboard). Serial bootblocks use the first",
+  "serial port as the console.",
+  "",
+];
+
+/** arch/i386 menus.md: getboottype (stays open until exit) and its consolebaud submenu. */
+export async function bootblocks(ctx: FlowContext, exitLabel: string): Promise<void> {
+  // Booted from boot-com.iso: sysinst starts from the current console, com0 at 9600.
+  let consdev = "com0";
+  let baud = 9600;
+  const describe = (): string =>
+    consdev === "pc"
+      ? "BIOS console"
+      : consdev === "unchanged"
+        ? "Unchanged"
+        : `Serial port ${consdev} at ${baud} baud`;
+  const items: UiItem[] = [
+    { label: "Use BIOS console", ok: true },
+    { label: "Use serial port com0", ok: true },
+    { label: "Use serial port com1", ok: true },
+    { label: "Use serial port com2", ok: true },
+    { label: "Use serial port com3", ok: true },
+    { label: "Set serial baud rate", ok: true },
+    { label: "Use existing bootblocks", ok: true },
+  ];
+  for (;;) {
+    const c = await ctx.ui.menu({
+      id: "bootblocks",
+      msg: [...GETBOOTTYPE, `Selected bootblock: ${describe()}`],
+      title: "Bootblocks selection",
+      items,
+      exit: { label: exitLabel, ok: true },
+      cursel: consdev === "pc" ? 0 : Number(consdev.slice(3)) + 1,
+    });
+    if (c.index === -1) break;
+    if (c.index === 0) {
+      consdev = "pc";
+      break; // this one leaves the menu
+    }
+    if (c.index === 6) {
+      consdev = "unchanged";
+      break;
+    }
+    if (c.index >= 1 && c.index <= 4) consdev = `com${c.index - 1}`;
+    if (c.index === 5) {
+      const speeds = ["9600", "19200", "38400", "57600", "115200", "BIOS"];
+      const s = await ctx.ui.menu({
+        id: "serial-baud",
+        title: "Set serial baud rate",
+        items: speeds.map((label) => ({ label, ok: true })),
+        overlay: true,
+        cursel: Math.max(0, speeds.indexOf(String(baud))),
+      });
+      baud = s.item.label === "BIOS" ? 0 : Number(s.item.label);
+    }
+  }
+  ctx.record.consdev = consdev;
+  ctx.record.baud = baud;
+  ctx.ui.log(`  bootblocks: ${describe()}`);
+}
+
+export function setsFor(version: string, choice: InstallRecord["sets"]): string[] {
+  const major = Number.parseInt(version, 10);
+  const minimal = ["kern-GENERIC", "base", "etc"];
+  if (choice === "minimal" || choice === "custom") return minimal;
+  const nox = ["kern-GENERIC", "modules", "base", "etc", "comp", "games", "man", "misc", "tests", "text"];
+  if (major >= 9) nox.splice(4, 0, "rescue");
+  if (major >= 10) nox.push("gpufw", "manhtml");
+  return choice === "nox" ? nox : [...nox, "xbase", "xcomp", "xetc", "xfont", "xserver"];
+}
+
+/** Set extraction: one run_program window per set, its progress bar moving. */
+export async function extractSets(ctx: FlowContext, sets: string[], suffix: string): Promise<void> {
+  const perSet = ctx.extractMs / sets.length;
+  for (const set of sets) {
+    const path = `/mnt2/amd64/binary/sets/${set}${suffix}`;
+    await ctx.ui.run(`progress -zf ${path} tar --chroot -xpf -`, async (out: OutputWindow) => {
+      const size = 20_000 + set.length * 7_919;
+      out.line("");
+      const start = Date.now();
+      for (;;) {
+        const frac = Math.min(1, (Date.now() - start) / Math.max(1, perSet));
+        const stars = Math.round(frac * 40);
+        const eta = Math.max(0, Math.round((perSet - (Date.now() - start)) / 1000));
+        out.rewrite(
+          `${String(Math.round(frac * 100)).padStart(3)}% |${"*".repeat(stars)}${" ".repeat(40 - stars)}| ` +
+            `${String(Math.round(frac * size)).padStart(7)} KB  ${(size / 1024 / Math.max(perSet / 1000, 0.01)).toFixed(2)} MB/s    ` +
+            `00:${String(eta).padStart(2, "0")} ETA`,
+        );
+        if (frac >= 1) break;
+        await ctx.ui.tty.sleep(Math.min(ctx.tickMs, perSet), { unscaled: true });
+      }
+    });
+  }
+}
+
+export interface ConfigItem extends UiItem {
+  key: "network" | "rootpw" | "sshd" | "other";
+}
+
+/** The post-install config menu (configmenu.c): values in a column, loop until "Finished configuring". */
+export async function configMenu(
+  ctx: FlowContext,
+  items: ConfigItem[],
+  handlers: { network(): Promise<void>; rootPassword(): Promise<void> },
+): Promise<void> {
+  const value = (it: ConfigItem): string => {
+    if (it.key === "rootpw") return ctx.record.rootPassword ? "password set" : "***EMPTY***";
+    if (it.key === "sshd") return ctx.record.sshd ? "YES" : "NO";
+    return it.value ?? "";
+  };
+  for (;;) {
+    const c = await ctx.ui.menu({
+      id: "config-menu",
+      msg: ["Configure the additional items as needed."],
+      items: items.map((it) => ({ ...it, value: value(it) })),
+      exit: { label: "Finished configuring", ok: true },
+      labelWidth: 50,
+    });
+    if (c.index === -1) return;
+    const it = items[c.index]!;
+    if (it.key === "network") await handlers.network();
+    else if (it.key === "rootpw") await handlers.rootPassword();
+    else if (it.key === "sshd") ctx.record.sshd = !ctx.record.sshd;
+  }
+}
+
+/** The unknown-screen scenario: something the driver has never seen; nothing answers it. */
+export async function unknownScreen(ui: SysinstUi): Promise<never> {
+  ui.log("scenario unknown-screen: showing a screen no driver knows");
+  await ui.menu({
+    id: "unknown-screen",
+    msg: [
+      "Would you like the simulator to ask a question no sysinst ever asked?",
+      "(unknown-screen scenario)",
+    ],
+    title: "An unheard-of question",
+    items: [{ label: "Perhaps" }, { label: "Only on Tuesdays" }],
+  });
+  return ui.offPath("unknown-screen scenario");
+}
+
+/** humanize_number-like sizes as sysinst shows them ("8.6G"). */
+export function humanSize(bytes: number): string {
+  const units = ["B", "K", "M", "G", "T"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v >= 10 ? Math.round(v) : v.toFixed(1)}${units[u]}`;
+}

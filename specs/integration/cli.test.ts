@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { execa } from "execa";
+
+const BIN = path.resolve("bin/nbxen.js");
+
+/** Runs the real `nbxen` command in a directory of its own, with its own cache. */
+async function nbxen(cwd: string, args: string[], env: Record<string, string> = {}) {
+  const r = await execa(process.execPath, [BIN, ...args], {
+    cwd,
+    reject: false,
+    env: { NBXEN_CACHE_DIR: path.join(cwd, "cache"), NBXEN_PLAIN: "1", ...env },
+    timeout: 120_000,
+  });
+  return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("nbxen CLI", function () {
+  this.timeout(180_000);
+  let dir: string;
+  beforeEach(async () => (dir = await mkdtemp(path.join(os.tmpdir(), "nbxen-cli-"))));
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it("--help lists the verbs; every verb has --help", async () => {
+    const r = await nbxen(dir, ["--help"]);
+    assert.equal(r.code, 0);
+    for (const verb of ["up", "status", "halt", "destroy", "console", "exec", "snapshot", "box", "doctor"])
+      assert.match(r.stdout, new RegExp(`^\\s+${verb}\\b`, "m"), `--help lists ${verb}`);
+    for (const verb of [["up"], ["console"], ["exec"], ["snapshot", "save"], ["box", "verify"], ["doctor"]]) {
+      const h = await nbxen(dir, [...verb, "--help"]);
+      assert.equal(h.code, 0, `${verb.join(" ")} --help`);
+      assert.match(h.stdout, /^Usage: nbxen /m);
+    }
+    assert.match((await nbxen(dir, ["console", "--help"])).stdout, /Ctrl-\]/);
+  });
+
+  it("bad usage exits 2", async () => {
+    const r = await nbxen(dir, ["frobnicate"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown command 'frobnicate'/);
+    assert.equal((await nbxen(dir, ["up", "--no-such-flag"])).code, 2);
+  });
+
+  it("a bad config exits 2 before anything starts, naming field, value and what is allowed", async () => {
+    await writeFile(
+      path.join(dir, "nbxen.config.json"),
+      JSON.stringify({ cpus: 0, qemu: { accelerator: "whpx" } }),
+    );
+    const r = await nbxen(dir, ["up", "--box", "debian-12"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cpus: 0 is not allowed: must be >= 1/);
+    assert.match(r.stderr, /qemu\.accelerator: "whpx" is not allowed; allowed: "auto", "kvm", "tcg"/);
+  });
+
+  it("an unknown box exits 2 and lists the known ones", async () => {
+    const r = await nbxen(dir, ["up", "--box", "plan9"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown box "plan9"; known boxes: .*debian-12/);
+  });
+
+  it("doctor reports QEMU, the accelerator it will use and why, and the cache", async () => {
+    const r = await nbxen(dir, ["doctor"]);
+    assert.match(r.stdout, /qemu\s+qemu-system-x86_64: QEMU emulator version \d+\.\d+/);
+    assert.match(
+      r.stdout,
+      /accelerator\s+(TCG with -cpu qemu64: TCG \(software emulation\), because KVM is not usable: .+|KVM with -cpu host: .+)/,
+    );
+    assert.match(r.stdout, /nested virtualization\s+host CPU/);
+    assert.match(r.stdout, new RegExp(`cache\\s+${path.join(dir, "cache")}`));
+    assert.match(r.stdout, /free disk\s+\d+\.\d GiB free/);
+  });
+
+  it("a missing QEMU binary is reported by doctor and fails it", async () => {
+    await writeFile(
+      path.join(dir, "nbxen.config.json"),
+      JSON.stringify({ qemu: { binary: "/nonexistent/qemu" } }),
+    );
+    const r = await nbxen(dir, ["doctor"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /FAIL\s+qemu\s+\/nonexistent\/qemu not found/);
+  });
+
+  it("status, halt and exec on a box that is not running say so", async () => {
+    const s = await nbxen(dir, ["status", "--box", "debian-12"]);
+    assert.equal(s.code, 0);
+    assert.match(s.stdout, /machine:\s+not running/);
+    const h = await nbxen(dir, ["halt", "--box", "debian-12"]);
+    assert.match(h.stdout, /not running/);
+    const e = await nbxen(dir, ["exec", "--box", "debian-12", "xl list"]);
+    assert.equal(e.code, 1);
+    assert.match(e.stderr, /is not running .*nbxen up/);
+  });
+
+  it("box verify on an empty cache reports nothing cached", async () => {
+    const r = await nbxen(dir, ["box", "verify"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /0 ok, 0 failed \(the cache is empty\)/);
+  });
+});
