@@ -69,7 +69,9 @@ need dpkg-scanpackages dpkg-dev
 # As root, unshare mode only unshares the mount/pid namespaces (so nothing leaks onto the host if we die)
 # and file ownership is real. As a user, it needs subuids; the root dir is then owned by them and is
 # read and removed from inside such a namespace (mmdebstrap --unshare-helper).
-if [ "$(id -u)" -eq 0 ]; then as_ns_root() { "$@"; }; else as_ns_root() { mmdebstrap --unshare-helper "$@"; }; fi
+ns_root=()
+[ "$(id -u)" -eq 0 ] || ns_root=(mmdebstrap --unshare-helper)
+as_ns_root() { "${ns_root[@]}" "$@"; }
 
 started=$(date +%s)
 mkdir -p "$(dirname "$outdir")"
@@ -87,7 +89,28 @@ cleanup() {
   rm -rf "$stage"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Long commands run in the background, in a process group of their own, so that a signal is handled
+# at once (bash runs traps only between foreground commands) and reaches all of the command's
+# processes (mmdebstrap's main process alone would finish the current stage first); then the EXIT
+# trap removes the temp dir.
+child=
+in_bg() {
+  local rc=0
+  setsid "$@" &
+  child=$!
+  wait "$child" || rc=$?
+  child=
+  return "$rc"
+}
+on_signal() {
+  if [ -n "$child" ]; then
+    kill -TERM -- "-$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
+  exit "$1"
+}
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 # --- hooks run by mmdebstrap (in its namespace; $1 is the root dir) -----------------------------
 read -r -d '' configure_hook <<EOF || true
@@ -172,6 +195,8 @@ cp "$1/boot/initrd.img-$kver" "$1/tmp/nbxen/initrd.img"
   echo "kernelVersion=$kver"
   echo "packages=$(chroot "$1" dpkg-query -W -f='${db:Status-Abbrev}\n' | grep -c '^ii')"
 } > "$1/tmp/nbxen/facts"
+# Last, as the hooks above need DNS: the host's resolver means nothing in the guest; dhclient writes it.
+echo '# written by dhclient at boot' > "$1/etc/resolv.conf"
 EOF
 
 log "mmdebstrap $SUITE (minbase) into $rootdir"
@@ -180,7 +205,7 @@ t0=$(date +%s)
 extra=()
 [ -d /usr/share/mmdebstrap/hooks/eatmydata ] && extra+=(--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata)
 [ "${NBXEN_BUILD_VERBOSE:-0}" = 1 ] && extra+=(--verbose)
-mmdebstrap --mode=unshare --variant=minbase --include="$INCLUDE" "${extra[@]}" \
+in_bg mmdebstrap --mode=unshare --variant=minbase --include="$INCLUDE" "${extra[@]}" \
   --aptopt='Acquire::Languages "none"' \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -208,7 +233,7 @@ log "mke2fs -t ext4 -L $ROOT_LABEL ($((part_bytes / 1024 / 1024)) MiB)"
 fs="$work/root.ext4"
 install -m 666 /dev/null "$fs" # writable from the unshared namespace, where we are not its owner
 truncate -s "$part_bytes" "$fs"
-as_ns_root mke2fs -q -F -t ext4 -L "$ROOT_LABEL" -d "$rootdir" "$fs"
+in_bg "${ns_root[@]}" mke2fs -q -F -t ext4 -L "$ROOT_LABEL" -d "$rootdir" "$fs"
 chmod 644 "$fs"
 as_ns_root find "$rootdir" -mindepth 1 -delete
 rmdir "$rootdir"
@@ -220,7 +245,7 @@ printf 'label: dos\nlabel-id: 0x6e627865\nunit: sectors\n\nstart=%d, type=83, bo
   $((PART_START_MIB * 2048)) | sfdisk --quiet "$raw"
 dd if="$fs" of="$raw" bs=1M seek="$PART_START_MIB" conv=notrunc,sparse status=none
 rm -f "$fs"
-qemu-img convert -O qcow2 "$raw" "$stage/disk.qcow2"
+in_bg qemu-img convert -O qcow2 "$raw" "$stage/disk.qcow2"
 rm -f "$raw"
 
 mv "$work/nbxen/vmlinuz" "$work/nbxen/initrd.img" "$stage/"

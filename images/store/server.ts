@@ -191,8 +191,9 @@ export class LocalArtifactServer implements AsyncDisposable {
       return 400;
     }
     if (urlPath.includes("\0") || urlPath.includes("\\")) return 400;
-    const segments = urlPath.split("/");
-    if (segments.some((s) => s === ".." || s === ".")) return 403;
+    if (urlPath.split("/").some((s) => s === "..")) return 403;
+    // "." segments are harmless and common: apt asks flat repositories for "/repo/./Packages".
+    urlPath = urlPath.replace(/\/(?:\.\/)+/g, "/").replace(/\/\.$/, "/");
 
     const mount = this.mounts.find(
       (m) => m.prefix === "" || urlPath === m.prefix || urlPath.startsWith(`${m.prefix}/`),

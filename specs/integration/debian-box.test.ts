@@ -140,6 +140,10 @@ describe("debian-12 box (build-box.sh)", function () {
     assert.match(await debugfs("cat /etc/shadow"), /^root:\$[^:]+:/m, "root has a password");
     assert.doesNotMatch(await debugfs("ls /var/cache/apt/archives"), /\.deb/);
     assert.doesNotMatch(await debugfs("ls /usr/share/man"), /man1/, "no manual pages");
+    assert.doesNotMatch(await debugfs("cat /etc/resolv.conf"), /^nameserver/m, "no host resolver");
+    // The build defers update-initramfs while installing; the image must have the real one back.
+    assert.doesNotMatch(await debugfs("cat /var/lib/dpkg/diversions"), /update-initramfs/);
+    assert.match(await debugfs("cat /usr/sbin/update-initramfs"), /mkinitramfs/);
   });
 
   it("has the packages asked for installed, and not Xen", async () => {

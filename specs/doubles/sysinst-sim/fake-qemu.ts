@@ -111,6 +111,12 @@ async function main(): Promise<void> {
     process.stdout.write(VERSION_TEXT);
     return;
   }
+  const accel = process.argv[process.argv.indexOf("-accel") + 1];
+  if (process.argv.includes("-accel") && accel !== "tcg") {
+    // The double emulates no CPU: claiming KVM would make the harness report an accelerator that is not there.
+    process.stderr.write(`fake-qemu: -accel ${accel}: this test double runs no guest code; only tcg is accepted\n`);
+    process.exit(1);
+  }
   for (const f of [...args.disks.map((d) => d.file), ...args.cdroms]) {
     if (!existsSync(f)) fail(`-drive file=${f}: Could not open '${f}': No such file or directory`);
   }

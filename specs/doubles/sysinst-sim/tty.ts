@@ -143,7 +143,15 @@ export class SimTty {
   detach(): void {
     this.detached = true;
     this.input.pause();
-    if ((this.input as ReadStream).isTTY) (this.input as ReadStream).setRawMode(false);
+    if (!(this.input as ReadStream).isTTY) return;
+    (this.input as ReadStream).setRawMode(false);
+    // setRawMode(false) restores the mode found at start, which is raw when the harness's supervisor
+    // started us: give the child the cooked line discipline a login on a real console has.
+    try {
+      execFileSync("stty", ["sane"], { stdio: ["inherit", "ignore", "ignore"] });
+    } catch {
+      // EIO: the line hung up
+    }
   }
 
   attach(): void {
