@@ -1,3 +1,5 @@
+import { DEFAULT_BOX } from "../../images/catalog/netbsd.ts";
+
 /** The JSON schema of nbxen.config.json, and its TypeScript shape. */
 
 export interface DomUConfig {
@@ -45,7 +47,7 @@ export const configSchema = {
   additionalProperties: false,
   properties: {
     $schema: { type: "string" },
-    box: { type: "string", pattern: "^[a-z0-9][a-z0-9.-]*$", default: "netbsd-6.1.5" },
+    box: { type: "string", pattern: "^[a-z0-9][a-z0-9.-]*$", default: DEFAULT_BOX },
     memoryMiB: { type: "integer", minimum: 512, maximum: 65536, default: 2048 },
     cpus: { type: "integer", minimum: 1, maximum: 64, default: 1 },
     diskGiB: { type: "integer", minimum: 2, maximum: 2048, default: 8 },

@@ -9,7 +9,9 @@
 # Idempotent: an OUTDIR with box.json and every file is left alone unless --force. Work happens in a
 # sibling temp dir that is renamed to OUTDIR at the end.
 # Env: NBXEN_DEBIAN_MIRROR (default http://deb.debian.org/debian),
-#      NBXEN_DEBIAN_SECURITY_MIRROR (default http://deb.debian.org/debian-security).
+#      NBXEN_DEBIAN_SECURITY_MIRROR (default http://deb.debian.org/debian-security),
+#      NBXEN_BUILD_VERBOSE=1 (show apt's and dpkg's output).
+# Needs: mmdebstrap, e2fsprogs, fdisk, qemu-utils, dpkg-dev; without root also uidmap and subuids.
 set -euo pipefail
 
 readonly BOX=debian-12

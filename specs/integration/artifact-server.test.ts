@@ -74,6 +74,12 @@ describe("LocalArtifactServer", () => {
     assert.equal(response.headers["accept-ranges"], "bytes");
   });
 
+  it('serves paths with "." segments, as apt asks a flat repository (/repo/./Packages)', async () => {
+    const response = await raw(server, "/pkgsrc/./All/./xenkernel42-4.2.5.tgz");
+    assert.equal(response.status, 200);
+    assert.deepEqual(response.body, payload);
+  });
+
   it("serves byte ranges: bounded, open-ended and suffix", async () => {
     const path = "/pkgsrc/All/xenkernel42-4.2.5.tgz";
     const bounded = await raw(server, path, { headers: { range: "bytes=10-19" } });

@@ -6,13 +6,13 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { buildDebianBox, readDebianBox, type DebianBox } from "../../images/debian/box.ts";
+import { defaultCacheDir } from "../../harness/config/load.ts";
+import { debianBoxDir } from "../../harness/boxes/debian12/box.ts";
 
-const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const cacheDir = path.resolve(process.env.NBXEN_CACHE_DIR ?? path.join(repoRoot, ".nbxen", "cache"));
-const boxDir = path.join(cacheDir, "boxes", "debian-12");
+const cacheDir = defaultCacheDir();
+const boxDir = debianBoxDir(cacheDir);
 const XEN_REQUEST = ["xen-system-amd64", "xen-utils-common", "busybox-static"];
 const PART_OFFSET = 1024 * 1024;
 

@@ -45,12 +45,19 @@ describe("nbxen up --box netbsd-*", function () {
     it(`${box}: the install step runs end to end against the sysinst simulator (test double) through qemu.binary`, async () => {
       const rel = netbsdRelease(box);
       const mirror = await makeNetbsdMirror(path.join(dir, "mirror"), rel);
-      await writeFile(path.join(dir, "nbxen.config.json"), JSON.stringify({ box, qemu: { binary: FAKE_QEMU, accelerator: "tcg" } }));
-      const r = await execa(process.execPath, [BIN, "up", "--mirror", mirror, "--to", "install-os", "--no-keep-running"], {
-        cwd: dir,
-        reject: false,
-        env: { NBXEN_CACHE_DIR: path.join(dir, "cache"), NBXEN_PLAIN: "1", NBXEN_SIM_SPEED: "0.1" },
-      });
+      await writeFile(
+        path.join(dir, "nbxen.config.json"),
+        JSON.stringify({ box, qemu: { binary: FAKE_QEMU, accelerator: "tcg" } }),
+      );
+      const r = await execa(
+        process.execPath,
+        [BIN, "up", "--mirror", mirror, "--to", "install-os", "--no-keep-running"],
+        {
+          cwd: dir,
+          reject: false,
+          env: { NBXEN_CACHE_DIR: path.join(dir, "cache"), NBXEN_PLAIN: "1", NBXEN_SIM_SPEED: "0.1" },
+        },
+      );
       assert.equal(r.exitCode, 0, r.stderr.slice(-4000));
       const summary = await readFile(path.join(dir, ".nbxen/reports", box, "summary.txt"), "utf8");
       assert.match(summary, /^install-os\s+passed\s+[\d.]+\s+install-os$/m);
@@ -58,9 +65,14 @@ describe("nbxen up --box netbsd-*", function () {
       const howto = await readFile(path.join(dir, ".nbxen/reports", box, "howto.md"), "utf8");
       assert.match(howto, /install NetBSD\/amd64 just as you would .* \| verified \|/);
       const cached = await walk(path.join(dir, "cache"));
-      assert.ok(cached.some((f) => f.endsWith("/installation/cdrom/boot-com.iso")), "boot-com.iso cached from the mirror");
+      assert.ok(
+        cached.some((f) => f.endsWith("/installation/cdrom/boot-com.iso")),
+        "boot-com.iso cached from the mirror",
+      );
       assert.ok(!cached.some((f) => f.endsWith(".part")));
-      assert.ok((await walk(path.join(dir, ".nbxen/machines", box, "media"))).some((f) => f.endsWith("sets.iso")));
+      assert.ok(
+        (await walk(path.join(dir, ".nbxen/machines", box, "media"))).some((f) => f.endsWith("sets.iso")),
+      );
     });
   }
 });

@@ -363,6 +363,27 @@ describe("ArtifactStore", function () {
     assert.equal(server.payloadGets().length, 2);
   });
 
+  it("trusts on first use only when asked: records the SHA-256 it got and holds the copy to it", async () => {
+    const server = await flaky();
+    const spec: ArtifactSpec = {
+      name: "pkgsrc/pkg_summary.gz",
+      url: server.payloadUrl,
+      trustOnFirstUse: true,
+    };
+    const s = store();
+    const got = await s.fetch(spec);
+    assert.deepEqual(got.checksum, {
+      algorithm: "sha256",
+      hex: createHash("sha256").update(server.content).digest("hex"),
+    });
+    assert.ok(logs.some((l) => /publishes no checksum/.test(l)));
+    assert.equal((await s.fetch(spec)).fromCache, true);
+    const bytes = await readFile(got.path);
+    bytes[0] = bytes[0]! ^ 0x01;
+    await writeFile(got.path, bytes);
+    assert.equal((await s.verify()).find((r) => r.name === spec.name)?.ok, false);
+  });
+
   it("verify() finds a file corrupted on disk after caching", async () => {
     const server = await flaky();
     const s = store();

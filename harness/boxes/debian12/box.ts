@@ -31,8 +31,8 @@ const facts: BoxFacts = {
     `dpkg-query -W -f='\${Status} \${Version}\\n' ${name} | grep '^install ok installed'`,
   xenPackages: ["xen-system-amd64", "xen-hypervisor-4.17-amd64", "xen-utils-4.17"],
   bootConfigCommand:
-    "cat /etc/default/grub.d/zz-nbxen-xen.cfg && grep -E '^(set default|menuentry)' /boot/grub/grub.cfg",
-  xenDefaultBootPattern: /^menuentry 'Debian GNU\/Linux, with Xen hypervisor'/m,
+    "cat /etc/default/grub.d/zz-nbxen-xen.cfg && grep -E '^\\s*(set default|menuentry)' /boot/grub/grub.cfg",
+  xenDefaultBootPattern: /^\s*set default="Debian GNU\/Linux, with Xen hypervisor"$/m,
   xenServiceCommand: "systemctl is-active xen.service xenstored.service xenconsoled.service",
   pingCommand: (host) => `ping -c 1 -W 3 ${host}`,
   xenKernelPath: "/boot/xen-4.17-amd64.gz",

@@ -111,7 +111,9 @@ const installXen: Step<HowtoState> = {
     const only = "-o Dir::Etc::SourceList=/etc/apt/sources.list.d/nbxen-xen.list -o Dir::Etc::SourceParts=-";
     // The box's initrd already carries the Xen block and network frontends the domUs need (built with
     // MODULES=most); regenerating it under TCG takes over ten minutes, so package triggers must not.
-    await shell.run("sed -i 's/^update_initramfs=.*/update_initramfs=no/' /etc/initramfs-tools/update-initramfs.conf");
+    await shell.run(
+      "sed -i 's/^update_initramfs=.*/update_initramfs=no/' /etc/initramfs-tools/update-initramfs.conf",
+    );
     await shell.run(`echo '${source}' > /etc/apt/sources.list.d/nbxen-xen.list`);
     await shell.run(`apt-get ${only} update 2>&1`, { timeoutMs: 300_000 });
     await shell.run(
@@ -144,8 +146,8 @@ const bootXen: Step<HowtoState> = {
     ].join("\n");
     await shell.run(`cat > /etc/default/grub.d/zz-nbxen-xen.cfg <<'NBXEN_EOF'\n${cfg}NBXEN_EOF`);
     await shell.run("update-grub 2>&1", { timeoutMs: 300_000 });
-    const grub = await shell.run("grep -E '^(set default|menuentry)' /boot/grub/grub.cfg");
-    if (!/^set default="Debian GNU\/Linux, with Xen hypervisor"/m.test(grub))
+    const grub = await shell.run("grep -E '^\\s*(set default|menuentry)' /boot/grub/grub.cfg");
+    if (!/^\s*set default="Debian GNU\/Linux, with Xen hypervisor"/m.test(grub))
       throw new HarnessError(`update-grub did not make Xen the default entry:\n${grub}`);
     const [banner] = await rebootAndLogin(state, [XEN_BANNER]);
     state.ctx.reporter.info(`Xen booted: version ${banner?.[1]}`);

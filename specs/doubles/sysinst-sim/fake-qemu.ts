@@ -114,7 +114,9 @@ async function main(): Promise<void> {
   const accel = process.argv[process.argv.indexOf("-accel") + 1];
   if (process.argv.includes("-accel") && accel !== "tcg") {
     // The double emulates no CPU: claiming KVM would make the harness report an accelerator that is not there.
-    process.stderr.write(`fake-qemu: -accel ${accel}: this test double runs no guest code; only tcg is accepted\n`);
+    process.stderr.write(
+      `fake-qemu: -accel ${accel}: this test double runs no guest code; only tcg is accepted\n`,
+    );
     process.exit(1);
   }
   for (const f of [...args.disks.map((d) => d.file), ...args.cdroms]) {
