@@ -37,7 +37,7 @@ export async function loginAsRoot(console: Console, opts: LoginOptions): Promise
     let m;
     try {
       m = await console.expect([LOGIN, PASSWORD, PROMPT, INCORRECT], {
-        timeoutMs: Math.max(1000, Math.min(5000, deadline - Date.now())),
+        timeoutMs: Math.max(1000, Math.min(2500, deadline - Date.now())),
         description: "login prompt, password prompt or shell prompt",
       });
     } catch (error) {

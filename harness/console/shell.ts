@@ -152,10 +152,13 @@ export class GuestShell {
         text = wrap(`eval "$${STAGE_VAR}"`);
       }
       await this.console.sendLine(text.replace(/\r?\n/g, "\r"), { keyDelayMs: this.keyDelayMs });
-      await this.console.expect(new RegExp(`NBXB${id}\\r?\\n`), {
+      // The marker's own line end shows what this terminal makes of "\n" ("\r\n" on a tty, "\r\r\n" on
+      // Xen's hvc0): that exact sequence is turned back into "\n" below, and nothing else.
+      const start = await this.console.expect(new RegExp(`NBXB${id}(\\r*)\\n`), {
         timeoutMs,
         description: `${description} (start marker)`,
       });
+      const eol = `${start.match[1] ?? ""}\n`;
       if (opts.input !== undefined) await this.console.send(opts.input, { keyDelayMs: this.keyDelayMs });
       const end = await this.console.expect(new RegExp(`NBXE${id}=(\\d+)=`), {
         timeoutMs,
@@ -163,7 +166,7 @@ export class GuestShell {
         description: `${description} (end marker)`,
       });
       await this.console.expect(this.prompt, { timeoutMs, description: `${description} (prompt)` });
-      let output = end.before.replace(/\r\n/g, "\n");
+      let output = end.before.split(eol).join("\n");
       if (output.endsWith("\n")) output = output.slice(0, -1);
       return { exitCode: Number.parseInt(end.match[1] ?? "", 10), output };
     } catch (err) {
@@ -195,7 +198,7 @@ export class GuestShell {
       const id = nonce();
       await this.console.sendLine(`printf '%s\\n' 'NBXS''${id}'`, { keyDelayMs: this.keyDelayMs });
       try {
-        await this.console.expect(new RegExp(`NBXS${id}\\r?\\n`), {
+        await this.console.expect(new RegExp(`NBXS${id}\\r*\\n`), {
           timeoutMs: waitMs,
           description: "shell resync marker",
         });

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { chmod, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+export { isAlive, processCmdline } from "../util/process.ts";
 import os from "node:os";
 import path from "node:path";
 
@@ -92,25 +93,5 @@ export class MachineDir {
     const tmp = this.runFile + ".tmp";
     await writeFile(tmp, JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
     await rename(tmp, this.runFile);
-  }
-}
-
-/** True when a process with this pid exists (and we may signal it). */
-export function isAlive(pid: number | undefined): boolean {
-  if (!pid || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** The command line of a live process, or undefined. */
-export async function processCmdline(pid: number): Promise<string | undefined> {
-  try {
-    return (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").join(" ");
-  } catch {
-    return undefined;
   }
 }

@@ -4,6 +4,7 @@ import { open, readFile, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HarnessError } from "../../harness/util/errors.ts";
+import { isAlive } from "../../harness/util/process.ts";
 
 /**
  * A lock file created with O_EXCL holding "pid\nhostname\ntoken\n". A lock whose pid is dead on this host
@@ -70,15 +71,6 @@ function parseHolder(text: string): Holder | undefined {
   return { pid: Number(pid), host, token };
 }
 
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 async function tryCreate(path: string, content: string): Promise<boolean> {
   try {
     const handle = await open(path, "wx");
@@ -110,7 +102,7 @@ function isStale(state: { holder?: Holder; ageMs: number }): boolean {
   if (!state.holder) return state.ageMs > UNREADABLE_GRACE_MS;
   // A pid on another host (shared cache directory) cannot be probed: wait for it.
   if (state.holder.host !== hostname()) return false;
-  return !isProcessAlive(state.holder.pid);
+  return !isAlive(state.holder.pid);
 }
 
 async function unlinkIfPresent(path: string): Promise<void> {
