@@ -1,8 +1,9 @@
 /**
- * The shell script the dom0 runs to make the domU's disk the HOWTO way (a file made with dd) and put a
- * small real system on it: Debian's busybox-static as init and userland, the dom0's own Debian kernel
- * modules for the Xen network frontend, DHCP on the bridge. The domU boots the dom0's Debian kernel and
- * initrd (which carries xen-blkfront), with root=/dev/xvda.
+ * What the dom0 runs to make a domU the HOWTO way: a disk file made with dd, and a small real system to
+ * boot — the dom0's own Debian kernel with an initramfs of Debian's busybox-static and the kernel's Xen
+ * block and network frontends. The domU's init reads a signature the dom0 wrote into the dd-made disk
+ * (proof that the file-backed disk works), takes an address on the bridge by DHCP, and prints a line the
+ * harness waits for on `xl console`. (Debian's own initrd is too big for a 128 MiB domU.)
  */
 export interface DomUDiskOptions {
   name: string;
@@ -12,50 +13,64 @@ export interface DomUDiskOptions {
 
 export const DOMU_READY = "NBXEN-DOMU-READY";
 
+export function domUInitrdPath(image: string): string {
+  return image.replace(/\.img$/, "") + "-initrd.gz";
+}
+
+export function diskSignature(name: string): string {
+  return `NBXEN-DISK-${name}`;
+}
+
 export function makeDomUDiskScript(o: DomUDiskOptions): string {
+  const initrd = domUInitrdPath(o.image);
   return `set -e
 kver=$(uname -r)
 mkdir -p "$(dirname ${o.image})"
 # HOWTO: "dd if=/dev/zero of=..." (a file-backed disk for the domU)
 dd if=/dev/zero of=${o.image} bs=1M count=${o.sizeMiB} status=none
-mkfs.ext4 -q -F -L ${o.name}root ${o.image}
-mnt=$(mktemp -d)
-mount -o loop ${o.image} "$mnt"
-mkdir -p "$mnt/bin" "$mnt/sbin" "$mnt/etc/init.d" "$mnt/proc" "$mnt/sys" "$mnt/dev" "$mnt/tmp" "$mnt/root" "$mnt/lib/modules"
-cp /bin/busybox "$mnt/bin/busybox"
-chroot "$mnt" /bin/busybox --install -s
-cp /lib/modules/$kver/kernel/drivers/net/xen-netfront.ko "$mnt/lib/modules/"
-echo ${o.name} > "$mnt/etc/hostname"
-cat > "$mnt/etc/inittab" <<'INITTAB'
-::sysinit:/etc/init.d/rcS
+printf '%s\\n' '${diskSignature(o.name)}' | dd of=${o.image} conv=notrunc status=none
+root=$(mktemp -d)
+mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/etc" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/lib/modules"
+cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+for m in drivers/block/xen-blkfront.ko drivers/net/xen-netfront.ko; do
+  cp /lib/modules/$kver/kernel/$m "$root/lib/modules/"
+done
+echo ${o.name} > "$root/etc/hostname"
+cat > "$root/etc/inittab" <<'INITTAB'
+::sysinit:/etc/rcS
 hvc0::respawn:-/bin/sh
-::ctrlaltdel:/sbin/reboot
-::shutdown:/bin/umount -a -r
+::shutdown:/bin/echo "${o.name}: shutting down"
 INITTAB
-cat > "$mnt/etc/init.d/rcS" <<'RCS'
+cat > "$root/etc/rcS" <<'RCS'
 #!/bin/sh
+/bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 hostname -F /etc/hostname
-insmod /lib/modules/xen-netfront.ko 2>/dev/null
+insmod /lib/modules/xen-blkfront.ko
+insmod /lib/modules/xen-netfront.ko
+i=0; while [ ! -b /dev/xvda ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+disk=$(head -c 64 /dev/xvda 2>/dev/null | head -n 1)
 ip link set lo up
 ip link set eth0 up
 udhcpc -i eth0 -s /etc/udhcpc.sh -n -q -t 10 -T 2 >/dev/null 2>&1
 addr=$(ip -4 -o addr show eth0 | sed -n 's/.* inet \\([0-9.]*\\).*/\\1/p')
-echo "${DOMU_READY} name=$(hostname) ip=\${addr:-none}"
+echo "${DOMU_READY} name=$(hostname) disk=\${disk:-none} ip=\${addr:-none}"
 RCS
-cat > "$mnt/etc/udhcpc.sh" <<'DHCP'
+cat > "$root/etc/udhcpc.sh" <<'DHCP'
 #!/bin/sh
 case "$1" in
   bound|renew) ifconfig "$interface" "$ip" netmask "\${subnet:-255.255.255.0}" ;;
   deconfig) ifconfig "$interface" 0.0.0.0 ;;
 esac
 DHCP
-chmod 755 "$mnt/etc/init.d/rcS" "$mnt/etc/udhcpc.sh"
-umount "$mnt"
-rmdir "$mnt"
-echo "domU disk ${o.image} ready"
+chmod 755 "$root/etc/rcS" "$root/etc/udhcpc.sh"
+ln -s bin/busybox "$root/init"
+(cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 > ${initrd})
+rm -rf "$root"
+echo "domU ${o.name}: disk ${o.image} (${o.sizeMiB} MiB), initramfs ${initrd}"
 `;
 }
 
@@ -72,8 +87,8 @@ export function domUConfigText(o: DomUConfigOptions, kernelVersion: string): str
     `# nbxen: domU ${o.name}, in the shape of the NetBSD Xen HOWTO's domU config`,
     `name = "${o.name}"`,
     `kernel = "/boot/vmlinuz-${kernelVersion}"`,
-    `ramdisk = "/boot/initrd.img-${kernelVersion}"`,
-    `extra = "root=/dev/xvda rw console=hvc0 quiet"`,
+    `ramdisk = "${domUInitrdPath(o.image)}"`,
+    `extra = "console=hvc0 quiet"`,
     `memory = ${o.memoryMiB}`,
     `vif = [ 'bridge=${o.bridge}' ]`,
     `disk = [ 'file:${o.image},xvda,w' ]`,

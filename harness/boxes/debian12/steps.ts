@@ -2,7 +2,7 @@ import type { Step } from "../../steps/step.ts";
 import type { HowtoState } from "../box.ts";
 import { HarnessError } from "../../util/errors.ts";
 import { ensureDebianBox } from "./box.ts";
-import { DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";
+import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";
 import { loginAsRoot } from "../login.ts";
 import { debianHowto as H } from "./howto-lines.ts";
 
@@ -243,7 +243,8 @@ const domU: Step<HowtoState> = {
     const cfg = domUConfigText({ name: d.name, memoryMiB: d.memoryMiB, image, bridge: "bridge0" }, kver);
     await shell.run(`cat > /etc/xen/${d.name}.cfg <<'NBXEN_EOF'\n${cfg}NBXEN_EOF`);
     const ip = await createAndWatch(state, d.name);
-    await shell.run(`xl list ${d.name}`);
+    // createAndWatch left the domU's console and took a new shell prompt: use the new shell from here on.
+    await live(state).shell.run(`xl list ${d.name}`);
     await live(state).shell.run(`ping -c 3 -W 5 ${ip}`, { timeoutMs: 60_000 });
     await live(state).shell.run(`xl shutdown -w ${d.name} 2>&1`, { timeoutMs: 180_000 });
     const after = await live(state).shell.exec(`xl list ${d.name}`);
@@ -258,7 +259,7 @@ export async function createAndWatch(state: HowtoState, name: string): Promise<s
   const { console } = live(state);
   state.shell = undefined;
   await console.sendLine(`xl create -c /etc/xen/${name}.cfg`);
-  const m = await console.expect(new RegExp(`${DOMU_READY} name=${name} ip=(\\S+)`), {
+  const m = await console.expect(new RegExp(`${DOMU_READY} name=${name} disk=(\\S+) ip=(\\S+)`), {
     timeoutMs: 300_000,
     progress: [/\[\s*\d+\.\d+\]/],
     description: `domU ${name} boot on its console`,
@@ -268,7 +269,9 @@ export async function createAndWatch(state: HowtoState, name: string): Promise<s
   await new Promise((r) => setTimeout(r, 1000));
   await console.send("\r");
   state.shell = await GuestShell.attach(console, { timeoutMs: 120_000 });
-  const ip = m.match[1] ?? "none";
+  if (m.match[1] !== diskSignature(name))
+    throw new HarnessError(`domU ${name} booted but read "${m.match[1]}" from its disk, not the signature the dom0 wrote`);
+  const ip = m.match[2] ?? "none";
   if (ip === "none") throw new HarnessError(`domU ${name} booted but got no address on the bridge`);
   return ip;
 }
