@@ -67,6 +67,8 @@ export interface BoxFacts {
   fileSizeCommand(path: string): string;
   /** Path of a domU's config file. */
   domUConfigPath(name: string): string;
+  /** Waits for a domain to leave `xl list` after a shutdown; exit status 0 once it has. */
+  domainGoneCommand(name: string): string;
   /** Prints the autostart configuration; its output must name the domU. */
   autostartConfigCommand: string;
 }
@@ -85,6 +87,8 @@ export interface Box {
   diskPath(machineDir: string): string;
   /** `xl create` a configured domU, watch its console until it is up, return its address on the bridge. */
   startDomU(state: HowtoState, name: string): Promise<string>;
+  /** Tries to boot an HVM(-container) domU: undefined when it ran, else why Xen refused it. */
+  tryHvmDomU?(state: HowtoState): Promise<string | undefined>;
   /** From a fresh boot (or a restored snapshot) to a root shell with a harness prompt. */
   login(machine: Machine, opts?: { timeoutMs?: number }): Promise<GuestShell>;
 }

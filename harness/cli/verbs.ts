@@ -149,7 +149,8 @@ export async function exec(config: ResolvedConfig, command: string, timeoutSecon
   const box = await getBox(config.box);
   await using machine = await Machine.attach(config.box, machineDir(config).root);
   const shell = await box.login(machine);
-  const result = await shell.exec(command, { timeoutMs: timeoutSeconds * 1000 });
+  // A subshell, so `exit N` ends the command, not the guest's login shell.
+  const result = await shell.exec(`(${command}\n)`, { timeoutMs: timeoutSeconds * 1000 });
   process.stdout.write(result.output.endsWith("\n") || !result.output ? result.output : result.output + "\n");
   return result.exitCode;
 }

@@ -189,7 +189,7 @@ export async function chooseAccelerator(opts: {
   const hvmReason = hvmCapable
     ? "nested virtualization is on and -cpu host passes VMX/SVM to the guest"
     : accelerator === "tcg"
-      ? `under TCG the CPU model ${cpu} offers no VMX/SVM (a PV dom0 needs qemu64; max crashes it), so HVM domUs cannot run`
+      ? `under TCG the CPU model ${cpu} (a PV dom0 needs qemu64; max crashes it) emulates SVM without nested paging, so Xen cannot build HVM guests`
       : "KVM's nested virtualization is off (or the host CPU lacks VMX/SVM), so the guest gets no VMX/SVM";
   return { accelerator, cpu, reason, hvmCapable, hvmReason };
 }

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Console } from "../console/console.ts";
 import { Transcript } from "../console/transcript.ts";
+import type { ConsoleStream } from "../console/types.ts";
 import { HarnessError } from "../util/errors.ts";
 import { connectConsoleSocket } from "./console-socket.ts";
 import { qemuArgs, type QemuMachineSpec } from "./qemu-args.ts";
@@ -84,6 +85,7 @@ export class Machine {
     readonly qmp: QmpClient,
     readonly console: Console,
     readonly transcript: Transcript,
+    private readonly stream: ConsoleStream,
   ) {}
 
   static async start(opts: MachineOptions): Promise<Machine> {
@@ -158,7 +160,7 @@ export class Machine {
     }
     stopEarly();
     const console = new Console(stream, { cols: spec.cols, rows: spec.rows, transcript, name: opts.name });
-    const machine = new Machine(opts.name, dir, runId, info, qmp, console, transcript);
+    const machine = new Machine(opts.name, dir, runId, info, qmp, console, transcript, stream);
     liveMachines.add(machine);
     installSignalHandlers();
     if (opts.resumeSnapshot) {
@@ -188,7 +190,7 @@ export class Machine {
     const stream = await connectConsoleSocket(dir.consoleSocket);
     const transcript = await Transcript.open(dir.runDir(info.runId));
     const console = new Console(stream, { transcript, name });
-    const machine = new Machine(name, dir, info.runId, info, qmp, console, transcript);
+    const machine = new Machine(name, dir, info.runId, info, qmp, console, transcript, stream);
     // An attached machine belongs to whoever started it: leaving this process must not stop it.
     machine.detachedFlag = true;
     return machine;
@@ -284,6 +286,7 @@ export class Machine {
   async disconnect(): Promise<void> {
     this.qmp.close();
     this.console.close();
+    this.stream.close();
     await this.transcript.close();
   }
 
@@ -293,6 +296,7 @@ export class Machine {
     liveMachines.delete(this);
     this.qmp.close();
     this.console.close();
+    this.stream.close();
     await this.transcript.close();
   }
 

@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Box, BoxContext, BootMode, HowtoState } from "../boxes/box.ts";
-import { Machine } from "../machine/machine.ts";
 import { diskInfo } from "../machine/disk.ts";
 import { HarnessError, UsageError } from "../util/errors.ts";
+import { bootMachine } from "./boot.ts";
 import type { StepResult } from "./report.ts";
 import type { Step } from "./step.ts";
 
@@ -135,20 +135,9 @@ export class HowtoRunner {
         snapshot: i === index ? resumeFrom.step : undefined,
       };
     const t0 = Date.now();
-    await this.startMachine(resumeFrom.bootMode, resumeFrom.step);
+    await bootMachine(this.state, resumeFrom.bootMode, { snapshot: resumeFrom.step });
     this.results[index]!.seconds = (Date.now() - t0) / 1000;
     this.next = index + 1;
-  }
-
-  /** Boots the machine in a mode; with a snapshot name, restores it before the guest runs. */
-  async startMachine(mode: BootMode, snapshot?: string): Promise<Machine> {
-    await this.stopMachine();
-    const opts = await this.box.machineOptions(this.state, mode);
-    const machine = await Machine.start({ ...opts, resumeSnapshot: snapshot });
-    this.state.machine = machine;
-    this.state.bootMode = mode;
-    if (snapshot) this.state.shell = await this.box.login(machine);
-    return machine;
   }
 
   async stopMachine(): Promise<void> {

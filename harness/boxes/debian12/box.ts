@@ -4,7 +4,7 @@ import type { Machine, MachineOptions } from "../../machine/machine.ts";
 import { createOverlay, exists } from "../../machine/disk.ts";
 import type { Box, BoxContext, BoxFacts, BootMode, HowtoState } from "../box.ts";
 import { loginAsRoot } from "../login.ts";
-import { createAndWatch, debianSteps } from "./steps.ts";
+import { createAndWatch, debianSteps, domainGoneCommand, tryHvmDomU } from "./steps.ts";
 
 export const DEBIAN_BOX = "debian-12";
 
@@ -43,6 +43,7 @@ const facts: BoxFacts = {
   fileSizeCommand: (file) => `stat -c %s ${file}`,
   domUConfigPath: (name) => `/etc/xen/${name}.cfg`,
   autostartConfigCommand: "ls -l /etc/xen/auto/",
+  domainGoneCommand,
 };
 
 export function debian12Box(): Box {
@@ -82,6 +83,7 @@ export function debian12Box(): Box {
       };
     },
     startDomU: createAndWatch,
+    tryHvmDomU,
     async login(machine: Machine, opts = {}) {
       return loginAsRoot(machine.console, { password: "nbxen", timeoutMs: opts.timeoutMs ?? 300_000 });
     },

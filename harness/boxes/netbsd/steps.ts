@@ -1,7 +1,7 @@
 import type { NetbsdRelease } from "../../../images/catalog/netbsd.ts";
 import { pkgPath } from "../../../images/catalog/netbsd.ts";
 import { GuestShell } from "../../console/shell.ts";
-import { Machine } from "../../machine/machine.ts";
+import { bootMachine } from "../../steps/boot.ts";
 import type { Step } from "../../steps/step.ts";
 import { HarnessError } from "../../util/errors.ts";
 import type { HowtoState } from "../box.ts";
@@ -54,15 +54,6 @@ async function runCommands(state: HowtoState, commands: GuestCommand[], timeoutM
   }
 }
 
-async function startAndLogin(state: HowtoState, mode: "install-media" | "disk"): Promise<Machine> {
-  if (state.machine) await state.machine.stop();
-  state.machine = undefined;
-  state.shell = undefined;
-  state.machine = await Machine.start(await state.box.machineOptions(state, mode));
-  state.bootMode = mode;
-  return state.machine;
-}
-
 async function rebootInto(state: HowtoState, mustSee: RegExp[]): Promise<void> {
   const { console } = live(state);
   state.shell = undefined;
@@ -92,7 +83,7 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
     ],
     async run(state) {
       await fetchRelease(state.ctx.store, rel);
-      const machine = await startAndLogin(state, "install-media");
+      const machine = await bootMachine(state, "install-media", { login: false });
       await bootFromMenu(machine.console, {
         timeoutMs: 300_000,
         keyDelayMs: NETBSD_KEY_DELAY_MS,
@@ -118,8 +109,7 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
           timeoutMs: 300_000,
         })
         .catch(() => undefined);
-      const disk = await startAndLogin(state, "disk");
-      state.shell = await state.box.login(disk);
+      await bootMachine(state, "disk");
       await live(state).shell.run("uname -sr");
       state.checks.push({
         ...installOs.howto[0]!,
