@@ -9,10 +9,9 @@ import path from "node:path";
 import { Console } from "../harness/console/console.ts";
 import { spawnPtyStream } from "../harness/console/pty-stream.ts";
 import { GuestShell } from "../harness/console/shell.ts";
-import { createDisk } from "../harness/machine/disk.ts";
 import { Machine } from "../harness/machine/machine.ts";
 import { ArtifactStore, LocalArtifactServer } from "../images/store/index.ts";
-import { buildTestGuest } from "../specs/integration/fixtures/test-guest.ts";
+import { buildTestGuest, testGuestMachine } from "../specs/integration/fixtures/test-guest.ts";
 
 interface Result {
   name: string;
@@ -66,23 +65,9 @@ async function consoleThroughput(): Promise<void> {
 
 async function guest(work: string): Promise<void> {
   const g = await buildTestGuest();
-  const disk = path.join(work, "g.qcow2");
-  await createDisk(disk, 1);
+  const options = await testGuestMachine(g, "bench", work);
   const t0 = performance.now();
-  await using m = await Machine.start({
-    name: "bench",
-    stateDir: path.join(work, "machine"),
-    qemuBinary: "qemu-system-x86_64",
-    accelerator: "tcg",
-    cpu: "qemu64",
-    memoryMiB: 256,
-    cpus: 1,
-    disks: [{ file: disk, format: "qcow2", interface: "virtio" }],
-    cdroms: [],
-    boot: "disk",
-    kernel: { kernel: g.kernel, initrd: g.initrd, append: g.append },
-    rng: false,
-  });
+  await using m = await Machine.start(options);
   await m.console.expect(g.readyBanner, { timeoutMs: 180_000 });
   await m.console.expect(/# /, { timeoutMs: 30_000 });
   const shell = await GuestShell.attach(m.console);

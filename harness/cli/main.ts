@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError } from "commander";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../boxes/box.ts";
 import { HarnessError, UsageError } from "../util/errors.ts";
@@ -156,5 +156,3 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.failed;
   }
 }
-
-export { Option };

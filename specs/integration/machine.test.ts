@@ -5,11 +5,10 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GuestShell } from "../../harness/console/shell.ts";
-import { createDisk } from "../../harness/machine/disk.ts";
 import { Machine, type MachineOptions } from "../../harness/machine/machine.ts";
 import { reapStale } from "../../harness/machine/reaper.ts";
 import { isAlive, MachineDir } from "../../harness/machine/state-dir.ts";
-import { buildTestGuest, type TestGuest } from "./fixtures/test-guest.ts";
+import { buildTestGuest, testGuestMachine, type TestGuest } from "./fixtures/test-guest.ts";
 
 /** The real guest under QEMU TCG: Debian's kernel + a busybox initramfs, built at test time. */
 describe("Machine: a real guest under QEMU", function () {
@@ -25,25 +24,8 @@ describe("Machine: a real guest under QEMU", function () {
     await rm(work, { recursive: true, force: true });
   });
 
-  async function options(name: string): Promise<MachineOptions> {
-    const stateDir = path.join(work, name);
-    const disk = path.join(work, `${name}.qcow2`);
-    await createDisk(disk, 1);
-    return {
-      name,
-      stateDir,
-      qemuBinary: "qemu-system-x86_64",
-      accelerator: "tcg",
-      cpu: "qemu64",
-      memoryMiB: 256,
-      cpus: 1,
-      // savevm needs a qcow2 disk to hold the snapshot, even though this guest does not use it.
-      disks: [{ file: disk, format: "qcow2", interface: "virtio" }],
-      cdroms: [],
-      boot: "disk",
-      kernel: { kernel: guest.kernel, initrd: guest.initrd, append: guest.append },
-      rng: false,
-    };
+  function options(name: string): Promise<MachineOptions> {
+    return testGuestMachine(guest, name, work);
   }
 
   async function shellOn(m: Machine): Promise<GuestShell> {

@@ -23,7 +23,9 @@ export function diskSignature(name: string): string {
 
 export function makeDomUDiskScript(o: DomUDiskOptions): string {
   const initrd = domUInitrdPath(o.image);
-  return `set -e
+  // A subshell: `set -e` must not leak into the login shell the harness keeps typing into.
+  return `(
+set -e
 kver=$(uname -r)
 mkdir -p "$(dirname ${o.image})"
 # HOWTO: "dd if=/dev/zero of=..." (a file-backed disk for the domU)
@@ -71,7 +73,7 @@ ln -s bin/busybox "$root/init"
 (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 > ${initrd})
 rm -rf "$root"
 echo "domU ${o.name}: disk ${o.image} (${o.sizeMiB} MiB), initramfs ${initrd}"
-`;
+)`;
 }
 
 export interface DomUConfigOptions {
