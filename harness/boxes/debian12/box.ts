@@ -7,6 +7,11 @@ import { loginAsRoot } from "../login.ts";
 import { createAndWatch, debianSteps, domainGoneCommand, tryHvmDomU } from "./steps.ts";
 
 export const DEBIAN_BOX = "debian-12";
+/**
+ * Under Xen the dom0's console input passes through Xen's serial ring, which drops characters when a long
+ * command line arrives at once (seen under TCG): type with a small pause between keys.
+ */
+export const DEBIAN_KEY_DELAY_MS = 2;
 
 export function debianBoxDir(cacheDir: string): string {
   return path.join(cacheDir, "boxes", DEBIAN_BOX);
@@ -85,7 +90,11 @@ export function debian12Box(): Box {
     startDomU: createAndWatch,
     tryHvmDomU,
     async login(machine: Machine, opts = {}) {
-      return loginAsRoot(machine.console, { password: "nbxen", timeoutMs: opts.timeoutMs ?? 300_000 });
+      return loginAsRoot(machine.console, {
+        password: "nbxen",
+        timeoutMs: opts.timeoutMs ?? 300_000,
+        keyDelayMs: DEBIAN_KEY_DELAY_MS,
+      });
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { Step } from "../../steps/step.ts";
 import type { HowtoState } from "../box.ts";
 import { HarnessError } from "../../util/errors.ts";
-import { ensureDebianBox } from "./box.ts";
+import { DEBIAN_KEY_DELAY_MS, ensureDebianBox } from "./box.ts";
 import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";
 import { loginAsRoot } from "../login.ts";
 import { bootMachine } from "../../steps/boot.ts";
@@ -31,7 +31,11 @@ async function rebootAndLogin(
     const m = await console.expect(pattern, { timeoutMs, description: `reboot: ${pattern}` });
     seen.push(m.match);
   }
-  state.shell = await loginAsRoot(machine.console, { password: "nbxen", timeoutMs });
+  state.shell = await loginAsRoot(machine.console, {
+    password: "nbxen",
+    timeoutMs,
+    keyDelayMs: DEBIAN_KEY_DELAY_MS,
+  });
   return seen;
 }
 
@@ -263,7 +267,7 @@ export async function createAndWatch(state: HowtoState, name: string): Promise<s
   const { GuestShell } = await import("../../console/shell.ts");
   await new Promise((r) => setTimeout(r, 1000));
   await console.send("\r");
-  state.shell = await GuestShell.attach(console, { timeoutMs: 120_000 });
+  state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, keyDelayMs: DEBIAN_KEY_DELAY_MS });
   if (m.match[1] !== diskSignature(name))
     throw new HarnessError(
       `domU ${name} booted but read "${m.match[1]}" from its disk, not the signature the dom0 wrote`,
