@@ -1,5 +1,5 @@
 import { ExpectTimeoutError, type Console } from "../console/console.ts";
-import { GuestShell } from "../console/shell.ts";
+import { GuestShell, type Typing } from "../console/shell.ts";
 import { HarnessError } from "../util/errors.ts";
 
 export class LoginFailedError extends HarnessError {
@@ -16,7 +16,7 @@ export interface LoginOptions {
   password: string;
   /** Overall time to reach a shell (covers a boot still in progress). */
   timeoutMs: number;
-  keyDelayMs?: number;
+  typing?: Typing;
   /** The guest's shell timeout for each later exec. */
   shellTimeoutMs?: number;
 }
@@ -45,13 +45,13 @@ export async function loginAsRoot(console: Console, opts: LoginOptions): Promise
       await console.send("\r");
       continue;
     }
-    if (m.index === 0) await console.sendLine(opts.user ?? "root", { keyDelayMs: opts.keyDelayMs });
+    if (m.index === 0) await console.sendLine(opts.user ?? "root", { keyDelayMs: opts.typing?.keyDelayMs });
     else if (m.index === 1)
-      await console.sendLine(opts.password, { keyDelayMs: opts.keyDelayMs, secret: true });
+      await console.sendLine(opts.password, { keyDelayMs: opts.typing?.keyDelayMs, secret: true });
     else if (m.index === 2)
       return GuestShell.attach(console, {
         timeoutMs: opts.shellTimeoutMs ?? 120_000,
-        keyDelayMs: opts.keyDelayMs,
+        ...opts.typing,
       });
     else if (++failures >= 2)
       throw new LoginFailedError(`login as ${opts.user ?? "root"} failed twice`, console.screenText());

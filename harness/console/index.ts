@@ -12,4 +12,12 @@ export {
   type Pattern,
 } from "./console.ts";
 export { EscapeStripper, Transcript } from "./transcript.ts";
-export { CommandFailedError, GuestShell, type ExecOptions, type ExecResult } from "./shell.ts";
+export {
+  CommandFailedError,
+  GarbledCommandError,
+  GuestShell,
+  type ExecOptions,
+  type ExecResult,
+  type GuestShellOptions,
+  type Typing,
+} from "./shell.ts";

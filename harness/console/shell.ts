@@ -1,13 +1,26 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HarnessError } from "../util/errors.ts";
-import { ExpectTimeoutError } from "./console.ts";
-import type { Console } from "./console.ts";
+import { ExpectTimeoutError, escapeRegExp } from "./console.ts";
+import type { Console, ExpectOptions } from "./console.ts";
 
 export interface ExecResult {
   exitCode: number;
   /** What the command printed, CRLF normalised to LF, exactly as it ended (no newline added). */
   output: string;
+}
+
+/** How text must be typed on a console so that none of it is lost. */
+export interface Typing {
+  /** Pause between typed characters. */
+  keyDelayMs?: number;
+  /** Most bytes typed before waiting for the shell to have read them (default 400, at least 110). */
+  maxTypedBytes?: number;
+}
+
+export interface GuestShellOptions extends Typing {
+  /** Default for every wait. Default 60s. */
+  timeoutMs?: number;
 }
 
 export interface ExecOptions {
@@ -35,6 +48,25 @@ export class CommandFailedError extends HarnessError {
   }
 }
 
+/**
+ * The shell came back to its prompt without printing the end marker: the line it ran was not the line
+ * typed. A console that drops input (a full buffer on the way to the shell) does this; lower
+ * maxTypedBytes or raise keyDelayMs. What the command did is unknown, so it is not retried.
+ */
+export class GarbledCommandError extends HarnessError {
+  readonly command: string;
+  readonly lastScreen: string;
+
+  constructor(command: string, lastScreen: string) {
+    super(
+      `the shell returned to its prompt without the end marker: the console lost or changed typed characters ` +
+        `of: ${short(command)}\nlast screen:\n${lastScreen}`,
+    );
+    this.command = command;
+    this.lastScreen = lastScreen;
+  }
+}
+
 function nonce(): string {
   return randomBytes(6).toString("hex");
 }
@@ -45,16 +77,27 @@ function short(command: string): string {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
-/** Typed lines longer than this go through a shell variable (tty line limits: NetBSD ~1024, busybox 1024). */
-const DEFAULT_MAX_LINE = 400;
+/** Text longer than this is typed in pieces (tty line limits: NetBSD ~1024, busybox 1024). */
+const DEFAULT_MAX_TYPED = 400;
 const STAGE_VAR = "_nbx_cmd";
+/** The prompt followed by this long a silence, before the end marker, is the shell waiting for input. */
+const PROMPT_IDLE_MS = 2000;
+const RUN_STAGED = `eval "$${STAGE_VAR}"`;
+
+/**
+ * The line typed for one command: the start marker, the command in a brace group (the shell reads the
+ * whole text before running anything, so a command that reads the terminal cannot swallow the end
+ * marker), and the end marker with the exit status.
+ */
+function wrapCommand(id: string, body: string): string {
+  return `printf '%s\\n' 'NBXB''${id}'; { ${body}\n}; printf '\\n%s=%d=\\n' 'NBXE''${id}' "$?"`;
+}
+
+/** A staged command is run by a wrapped eval, typed as one piece: a smaller limit could never be met. */
+const MIN_MAX_TYPED = Buffer.byteLength(wrapCommand(nonce(), RUN_STAGED)) + 1;
 
 function shQuote(s: string): string {
   return "'" + s.replace(/'/g, "'\\''") + "'";
-}
-
-function longestLine(text: string): number {
-  return Math.max(...text.split("\n").map((l) => Buffer.byteLength(l)));
 }
 
 /** Cuts `text` into pieces whose single-quoted form stays within `budget` bytes. */
@@ -81,38 +124,36 @@ export class GuestShell {
   private readonly console: Console;
   private readonly keyDelayMs: number;
   private readonly timeoutMs: number;
-  private readonly maxLineLength: number;
+  private readonly maxTypedBytes: number;
   private needsResync = false;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     console: Console,
     prompt: string,
-    opts: { timeoutMs: number; keyDelayMs: number; maxLineLength: number },
+    opts: { timeoutMs: number; keyDelayMs: number; maxTypedBytes: number },
   ) {
     this.console = console;
     this.prompt = prompt;
     this.timeoutMs = opts.timeoutMs;
     this.keyDelayMs = opts.keyDelayMs;
-    this.maxLineLength = opts.maxLineLength;
+    this.maxTypedBytes = opts.maxTypedBytes;
   }
 
   /**
    * Takes over a shell that is already at a prompt: sets a unique split-quoted PS1 and waits for it.
-   * timeoutMs: default for every wait (60s); keyDelayMs: pause between typed characters (slow serial
-   * consoles drop input); maxLineLength: longest line typed as is (default 400 bytes), longer commands
-   * are first assigned to a shell variable in pieces and then run with eval.
+   * A command longer than maxTypedBytes is first assigned to a shell variable in pieces, each typed once
+   * the prompt shows the previous one was read, and then run with eval. A console that drops input when
+   * its buffer is full needs the limit below that buffer: Xen's serial input ring for the dom0 holds 128
+   * bytes (SERIAL_RX_SIZE in xen/drivers/char/console.c) and drops what does not fit.
    */
-  static async attach(
-    console: Console,
-    opts: { timeoutMs?: number; keyDelayMs?: number; maxLineLength?: number } = {},
-  ): Promise<GuestShell> {
+  static async attach(console: Console, opts: GuestShellOptions = {}): Promise<GuestShell> {
     const id = nonce();
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const shell = new GuestShell(console, `nbx-${id}# `, {
       timeoutMs,
       keyDelayMs: opts.keyDelayMs ?? 0,
-      maxLineLength: Math.max(opts.maxLineLength ?? DEFAULT_MAX_LINE, 120),
+      maxTypedBytes: Math.max(opts.maxTypedBytes ?? DEFAULT_MAX_TYPED, MIN_MAX_TYPED),
     });
     await console.sendLine(`PS1='nbx''-${id}# '`, { keyDelayMs: shell.keyDelayMs });
     await console.expect(shell.prompt, { timeoutMs, description: "shell prompt after setting PS1" });
@@ -141,15 +182,11 @@ export class GuestShell {
     if (this.needsResync) await this.resync(timeoutMs);
     const id = nonce();
     const description = `exec: ${short(command)}`;
-    // The brace group makes the shell read the whole text before running anything, so a command that
-    // reads the terminal cannot swallow the end marker.
-    const wrap = (body: string): string =>
-      `printf '%s\\n' 'NBXB''${id}'; { ${body}\n}; printf '\\n%s=%d=\\n' 'NBXE''${id}' "$?"`;
-    let text = wrap(command.trim() === "" ? ":" : command);
+    let text = wrapCommand(id, command.trim() === "" ? ":" : command);
     try {
-      if (longestLine(text) > this.maxLineLength) {
+      if (Buffer.byteLength(text) > this.maxTypedBytes) {
         await this.stage(command, timeoutMs, description);
-        text = wrap(`eval "$${STAGE_VAR}"`);
+        text = wrapCommand(id, RUN_STAGED);
       }
       await this.console.sendLine(text.replace(/\r?\n/g, "\r"), { keyDelayMs: this.keyDelayMs });
       // The marker's own line end shows what this terminal makes of "\n" ("\r\n" on a tty, "\r\r\n" on
@@ -160,24 +197,55 @@ export class GuestShell {
       });
       const eol = `${start.match[1] ?? ""}\n`;
       if (opts.input !== undefined) await this.console.send(opts.input, { keyDelayMs: this.keyDelayMs });
-      const end = await this.console.expect(new RegExp(`NBXE${id}=(\\d+)=`), {
+      const { before, exitCode } = await this.awaitEnd(id, command, {
         timeoutMs,
         ...(opts.progress ? { progress: opts.progress } : {}),
         description: `${description} (end marker)`,
       });
       await this.console.expect(this.prompt, { timeoutMs, description: `${description} (prompt)` });
-      let output = end.before.split(eol).join("\n");
+      let output = before.split(eol).join("\n");
       if (output.endsWith("\n")) output = output.slice(0, -1);
-      return { exitCode: Number.parseInt(end.match[1] ?? "", 10), output };
+      return { exitCode, output };
     } catch (err) {
       if (err instanceof ExpectTimeoutError) this.needsResync = true;
       throw err;
     }
   }
 
+  /**
+   * Waits for the end marker. The prompt showing up first, with nothing after it for a while, means the
+   * shell is waiting for the next command: the line it ran was not the one typed.
+   */
+  private async awaitEnd(
+    id: string,
+    command: string,
+    opts: ExpectOptions,
+  ): Promise<{ before: string; exitCode: number }> {
+    const endMarker = new RegExp(`NBXE${id}=(\\d+)=`);
+    const idlePrompt = new RegExp(`${escapeRegExp(this.prompt)}$`);
+    let before = "";
+    for (;;) {
+      const m = await this.console.expect([endMarker, idlePrompt], opts);
+      before += m.before;
+      if (m.index === 0) return { before, exitCode: Number.parseInt(m.match[1] ?? "", 10) };
+      // The command may just have printed the prompt's text (echo "$PS1"): more output clears it.
+      before += m.match[0];
+      try {
+        await this.console.expect(/(?=[^])/, {
+          timeoutMs: PROMPT_IDLE_MS,
+          description: "output after a prompt",
+        });
+      } catch (err) {
+        if (err instanceof ExpectTimeoutError)
+          throw new GarbledCommandError(command, this.console.screenText());
+        throw err;
+      }
+    }
+  }
+
   /** Assigns `command` to STAGE_VAR in pieces short enough for the tty's line limit. */
   private async stage(command: string, timeoutMs: number, description: string): Promise<void> {
-    const chunks = quotedChunks(command, this.maxLineLength - STAGE_VAR.length * 2 - 4);
+    const chunks = quotedChunks(command, this.maxTypedBytes - STAGE_VAR.length * 2 - 4);
     for (const [i, chunk] of chunks.entries()) {
       const line = i === 0 ? `${STAGE_VAR}=${chunk}` : `${STAGE_VAR}=$${STAGE_VAR}${chunk}`;
       await this.console.sendLine(line.replace(/\r?\n/g, "\r"), { keyDelayMs: this.keyDelayMs });

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   CommandFailedError,
   Console,
   ConsoleClosedError,
   ExpectTimeoutError,
+  GarbledCommandError,
   GuestShell,
   spawnPtyStream,
 } from "../../harness/console/index.ts";
@@ -22,7 +24,7 @@ interface Session {
 async function startShell(
   argv: string[],
   cwd: string,
-  opts: { keyDelayMs?: number; maxLineLength?: number } = {},
+  opts: { keyDelayMs?: number; maxTypedBytes?: number } = {},
 ): Promise<Session> {
   const [file, ...args] = argv;
   const { stream, exited } = spawnPtyStream(file!, args, {
@@ -217,15 +219,63 @@ describe("GuestShell, other situations", function () {
     assert.deepEqual(await s.shell.exec("echo typed slowly"), { exitCode: 0, output: "typed slowly\n" });
   });
 
-  it("stages long commands with a small maxLineLength (busybox)", async () => {
-    s = await startShell(["/bin/busybox", "sh"], dir, { maxLineLength: 120 });
+  it("stages long commands with a small maxTypedBytes (busybox)", async () => {
+    s = await startShell(["/bin/busybox", "sh"], dir, { maxTypedBytes: 120 });
     const r = await s.shell.exec(`echo ${"word ".repeat(60)}| wc -w`);
     assert.deepEqual(r, { exitCode: 0, output: "60\n" });
+  });
+
+  it("fails at once with GarbledCommandError when the shell ran something other than the typed line", async () => {
+    s = await startShell(["/bin/sh"], dir);
+    // Closes the harness's brace group early: the end marker's line becomes a syntax error, as when a
+    // console drops characters of it, and the prompt comes back without the marker.
+    const started = Date.now();
+    await assert.rejects(s.shell.exec(":; }; :", { timeoutMs: 20_000 }), GarbledCommandError);
+    assert.ok(Date.now() - started < 5000, "did not wait for the timeout");
+    assert.deepEqual(await s.shell.exec("echo still usable"), { exitCode: 0, output: "still usable\n" });
   });
 
   it("fails with ConsoleClosedError when the command ends the shell", async () => {
     s = await startShell(["/bin/busybox", "sh"], dir);
     await assert.rejects(s.shell.exec("exit 4"), ConsoleClosedError);
     assert.equal(await s.exited, 4);
+  });
+});
+
+const RELAY = resolve(fileURLToPath(import.meta.url), "../../doubles/xen-serial-ring/relay.ts");
+const TSX_LOADER = resolve(fileURLToPath(import.meta.url), "../../../node_modules/tsx/dist/loader.mjs");
+
+describe("GuestShell behind Xen's serial input ring (TEST DOUBLE: specs/doubles/xen-serial-ring)", function () {
+  this.timeout(60000);
+  let dir: string;
+  let s: Session | undefined;
+  const behindRing = (opts: { maxTypedBytes?: number } = {}) =>
+    startShell([process.execPath, "--import", TSX_LOADER, RELAY, "/bin/sh"], dir, opts);
+  const longCommand = `echo ${"word ".repeat(60)}| wc -w`;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "nbx-ring-"));
+  });
+  afterEach(() => {
+    stopShell(s);
+    s = undefined;
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("the double loses what overflows the ring: a 330-byte line typed at once never runs", async () => {
+    s = await behindRing();
+    await assert.rejects(s.shell.exec(longCommand, { timeoutMs: 4000 }), ExpectTimeoutError);
+  });
+
+  it("typed in pieces below the ring, long and multi-line commands run exactly; CR CR LF line ends read right", async () => {
+    s = await behindRing({ maxTypedBytes: 112 });
+    assert.deepEqual(await s.shell.exec(longCommand), { exitCode: 0, output: "60\n" });
+    const lines = Array.from({ length: 30 }, (_, i) => `echo "line ${i} of a script typed through the ring"`);
+    const r = await s.shell.exec(lines.join("\n") + "\nfalse");
+    assert.equal(r.exitCode, 1);
+    const expected = Array.from({ length: 30 }, (_, i) => `line ${i} of a script typed through the ring`);
+    assert.equal(r.output, expected.join("\n") + "\n");
+    assert.ok(s.console.bufferTail(4000).includes("ring\r\r\nline 29"), "the double sent CR CR LF line ends");
   });
 });

@@ -4,14 +4,16 @@ import type { Machine, MachineOptions } from "../../machine/machine.ts";
 import { createOverlay, exists } from "../../machine/disk.ts";
 import type { Box, BoxContext, BoxFacts, BootMode, HowtoState } from "../box.ts";
 import { loginAsRoot } from "../login.ts";
+import { XEN_DOM0_MAX_TYPED_BYTES } from "../xen-console.ts";
+import type { Typing } from "../../console/shell.ts";
 import { createAndWatch, debianSteps, domainGoneCommand, tryHvmDomU } from "./steps.ts";
 
 export const DEBIAN_BOX = "debian-12";
 /**
- * Under Xen the dom0's console input passes through Xen's serial ring, which drops characters when a long
- * command line arrives at once (seen under TCG): type with a small pause between keys.
+ * Under Xen the dom0's console input passes through Xen's serial ring, which drops what does not fit
+ * (seen under TCG): type in pieces that fit, with a small pause between keys.
  */
-export const DEBIAN_KEY_DELAY_MS = 2;
+export const DEBIAN_TYPING: Typing = { keyDelayMs: 2, maxTypedBytes: XEN_DOM0_MAX_TYPED_BYTES };
 
 export function debianBoxDir(cacheDir: string): string {
   return path.join(cacheDir, "boxes", DEBIAN_BOX);
@@ -93,7 +95,7 @@ export function debian12Box(): Box {
       return loginAsRoot(machine.console, {
         password: "nbxen",
         timeoutMs: opts.timeoutMs ?? 300_000,
-        keyDelayMs: DEBIAN_KEY_DELAY_MS,
+        typing: DEBIAN_TYPING,
       });
     },
   };

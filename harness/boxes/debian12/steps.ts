@@ -1,7 +1,7 @@
 import type { Step } from "../../steps/step.ts";
 import type { HowtoState } from "../box.ts";
 import { HarnessError } from "../../util/errors.ts";
-import { DEBIAN_KEY_DELAY_MS, ensureDebianBox } from "./box.ts";
+import { DEBIAN_TYPING, ensureDebianBox } from "./box.ts";
 import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";
 import { loginAsRoot } from "../login.ts";
 import { bootMachine } from "../../steps/boot.ts";
@@ -25,7 +25,7 @@ async function rebootAndLogin(
 ): Promise<RegExpExecArray[]> {
   const { machine, console } = live(state);
   state.shell = undefined;
-  await console.sendLine("systemctl reboot");
+  await console.sendLine("systemctl reboot", { keyDelayMs: DEBIAN_TYPING.keyDelayMs });
   const seen: RegExpExecArray[] = [];
   for (const pattern of mustSee) {
     const m = await console.expect(pattern, { timeoutMs, description: `reboot: ${pattern}` });
@@ -34,7 +34,7 @@ async function rebootAndLogin(
   state.shell = await loginAsRoot(machine.console, {
     password: "nbxen",
     timeoutMs,
-    keyDelayMs: DEBIAN_KEY_DELAY_MS,
+    typing: DEBIAN_TYPING,
   });
   return seen;
 }
@@ -257,7 +257,7 @@ export function domainGoneCommand(name: string): string {
 export async function createAndWatch(state: HowtoState, name: string): Promise<string> {
   const { console } = live(state);
   state.shell = undefined;
-  await console.sendLine(`xl create -c /etc/xen/${name}.cfg`);
+  await console.sendLine(`xl create -c /etc/xen/${name}.cfg`, { keyDelayMs: DEBIAN_TYPING.keyDelayMs });
   const m = await console.expect(new RegExp(`${DOMU_READY} name=${name} disk=(\\S+) ip=(\\S+)`), {
     timeoutMs: 300_000,
     progress: [/\[\s*\d+\.\d+\]/],
@@ -267,7 +267,7 @@ export async function createAndWatch(state: HowtoState, name: string): Promise<s
   const { GuestShell } = await import("../../console/shell.ts");
   await new Promise((r) => setTimeout(r, 1000));
   await console.send("\r");
-  state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, keyDelayMs: DEBIAN_KEY_DELAY_MS });
+  state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, ...DEBIAN_TYPING });
   if (m.match[1] !== diskSignature(name))
     throw new HarnessError(
       `domU ${name} booted but read "${m.match[1]}" from its disk, not the signature the dom0 wrote`,

@@ -17,12 +17,17 @@ import type { Machine, MachineOptions } from "../../machine/machine.ts";
 import { createDisk, exists } from "../../machine/disk.ts";
 import type { Box, BoxContext, BoxFacts, BootMode, HowtoState } from "../box.ts";
 import { loginAsRoot } from "../login.ts";
+import { XEN_DOM0_MAX_TYPED_BYTES } from "../xen-console.ts";
+import type { Typing } from "../../console/shell.ts";
 import { netbsdSteps, startNetbsdDomU } from "./steps.ts";
 
 /** The root password the harness gives every NetBSD box (mixed case and long: passwd(1) accepts it at once). */
 export const NETBSD_ROOT_PASSWORD = "Nbxen-Root-1";
-/** NetBSD serial consoles drop characters typed too fast. */
-export const NETBSD_KEY_DELAY_MS = 5;
+/**
+ * NetBSD serial consoles drop characters typed too fast, and under Xen the dom0's input passes through
+ * Xen's serial ring, which drops what does not fit.
+ */
+export const NETBSD_TYPING: Typing = { keyDelayMs: 5, maxTypedBytes: XEN_DOM0_MAX_TYPED_BYTES };
 
 export function netbsdFacts(rel: NetbsdRelease): BoxFacts {
   return {
@@ -141,7 +146,7 @@ export function netbsdBox(rel: NetbsdRelease): Box {
       return loginAsRoot(machine.console, {
         password: NETBSD_ROOT_PASSWORD,
         timeoutMs: opts.timeoutMs ?? 600_000,
-        keyDelayMs: NETBSD_KEY_DELAY_MS,
+        typing: NETBSD_TYPING,
       });
     },
   };

@@ -24,7 +24,7 @@ import {
   xendomainsRcConf,
   type GuestCommand,
 } from "./dom0-commands.ts";
-import { fetchRelease, fetchXenPackages, NETBSD_KEY_DELAY_MS, NETBSD_ROOT_PASSWORD } from "./box.ts";
+import { fetchRelease, fetchXenPackages, NETBSD_ROOT_PASSWORD, NETBSD_TYPING } from "./box.ts";
 import { runSysinst } from "./sysinst.ts";
 
 const SERIAL_BAUD = 9600;
@@ -57,12 +57,12 @@ async function runCommands(state: HowtoState, commands: GuestCommand[], timeoutM
 async function rebootInto(state: HowtoState, mustSee: RegExp[]): Promise<void> {
   const { console } = live(state);
   state.shell = undefined;
-  await console.sendLine("shutdown -r now", { keyDelayMs: NETBSD_KEY_DELAY_MS });
+  await console.sendLine("shutdown -r now", { keyDelayMs: NETBSD_TYPING.keyDelayMs });
   for (const p of mustSee) await console.expect(p, { timeoutMs: 600_000, description: `reboot: ${p}` });
   state.shell = await loginAsRoot(console, {
     password: NETBSD_ROOT_PASSWORD,
     timeoutMs: 900_000,
-    keyDelayMs: NETBSD_KEY_DELAY_MS,
+    typing: NETBSD_TYPING,
   });
 }
 
@@ -86,7 +86,7 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
       const machine = await bootMachine(state, "install-media", { login: false });
       await bootFromMenu(machine.console, {
         timeoutMs: 300_000,
-        keyDelayMs: NETBSD_KEY_DELAY_MS,
+        keyDelayMs: NETBSD_TYPING.keyDelayMs,
         log: (l) => state.ctx.reporter.debug(l),
       });
       await runSysinst(
@@ -260,7 +260,7 @@ export async function startNetbsdDomU(state: HowtoState, rel: NetbsdRelease, nam
       .map((c) => c.sh)
       .join("; ")
       .replace(/^xl create /, "xl create -c "),
-    { keyDelayMs: NETBSD_KEY_DELAY_MS },
+    { keyDelayMs: NETBSD_TYPING.keyDelayMs },
   );
   await console.expect(/Terminal type|NetBSD\/\S+ \S+ \(INSTALL_XEN3_DOMU\)|login:/, {
     timeoutMs: 600_000,
@@ -268,7 +268,7 @@ export async function startNetbsdDomU(state: HowtoState, rel: NetbsdRelease, nam
   });
   await console.send("\x1d");
   await console.send("\r");
-  state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, keyDelayMs: NETBSD_KEY_DELAY_MS });
+  state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, ...NETBSD_TYPING });
   const ip = await state.shell.exec(`xl network-list ${name} | awk 'NR==2 {print $NF}'`);
   return ip.output.trim();
 }
