@@ -1,13 +1,26 @@
 import { constants } from "node:fs";
-import { access, readFile, stat } from "node:fs/promises";
+import { access, mkdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { HarnessError } from "../../harness/util/errors.ts";
+import { acquireLock } from "../store/lock.ts";
+
+/**
+ * What box.json's "format" must say. Bump it (and FORMAT in build-box.sh) when a box built before a
+ * change no longer works with the harness after it: boxes of another format are rebuilt.
+ */
+export const DEBIAN_BOX_FORMAT = 2;
+/**
+ * Root's password in the box. Transcripts mask it wherever it appears, so it is nothing that also
+ * appears in paths or names (format 1 used "nbxen", which masked "nbxen" in every file name).
+ */
+export const DEBIAN_ROOT_PASSWORD = "Deb12-Root-pw-7";
 
 /** What build-box.sh writes to box.json. */
 export interface DebianBoxMeta {
   box: string;
+  format: number;
   suite: string;
   /** e.g. "6.1.0-56-amd64" */
   kernelVersion: string;
@@ -73,6 +86,20 @@ export class DebianBoxIncompleteError extends HarnessError {
   }
 }
 
+/** The box was built by an older (or newer) harness whose box differs from what this one needs. */
+export class DebianBoxOutdatedError extends HarnessError {
+  readonly dir: string;
+  readonly format: number | undefined;
+  constructor(dir: string, format: number | undefined) {
+    super(
+      `The debian-12 box in ${dir} has format ${format ?? "1 (none given)"}, this harness needs ` +
+        `${DEBIAN_BOX_FORMAT}: it is rebuilt on the next run (or delete ${dir}).`,
+    );
+    this.dir = dir;
+    this.format = format;
+  }
+}
+
 /** box.json is not what build-box.sh writes. */
 export class DebianBoxMetaError extends HarnessError {
   readonly file: string;
@@ -128,7 +155,7 @@ const STRING_FIELDS = [
   "builtAt",
   "kernelCmdline",
 ] as const;
-const NUMBER_FIELDS = ["packages", "xenRepoPackages"] as const;
+const NUMBER_FIELDS = ["format", "packages", "xenRepoPackages"] as const;
 
 function parseMeta(file: string, text: string): DebianBoxMeta {
   let raw: unknown;
@@ -139,6 +166,11 @@ function parseMeta(file: string, text: string): DebianBoxMeta {
   }
   if (typeof raw !== "object" || raw === null) throw new DebianBoxMetaError(file, "not a JSON object");
   const obj = raw as Record<string, unknown>;
+  if (obj.format !== DEBIAN_BOX_FORMAT)
+    throw new DebianBoxOutdatedError(
+      path.dirname(file),
+      typeof obj.format === "number" ? obj.format : undefined,
+    );
   for (const f of STRING_FIELDS) {
     if (typeof obj[f] !== "string" || obj[f] === "")
       throw new DebianBoxMetaError(file, `"${f}" is not a string`, f);
@@ -209,28 +241,44 @@ export interface BuildDebianBoxOptions {
 
 const TAIL_LINES = 40;
 
+/** The box in dir when it is complete and of this harness's format; else why not (to rebuild it). */
+async function usableBox(dir: string): Promise<DebianBox | string> {
+  try {
+    return await readDebianBox(dir);
+  } catch (err) {
+    if (err instanceof DebianBoxIncompleteError) return `no complete box there (${err.file})`;
+    if (err instanceof DebianBoxMetaError || err instanceof DebianBoxOutdatedError) return err.message;
+    throw err;
+  }
+}
+
 /**
- * Builds the debian-12 box into outDir with build-box.sh (a few minutes; needs Debian's mirrors), or
- * returns the box already there. The script renames its work dir to outDir only when it succeeds.
+ * Returns the debian-12 box in outDir, building it first with build-box.sh when there is none of this
+ * harness's format (a few minutes; needs Debian's mirrors). One build at a time per directory: a second
+ * run waits on outDir.lock and then uses what the first one built. The script renames its work dir to
+ * outDir only when it succeeds.
  */
 export async function buildDebianBox(outDir: string, opts: BuildDebianBoxOptions = {}): Promise<DebianBox> {
   const dir = path.resolve(outDir);
-  let force = opts.force ?? false;
-  if (!force) {
-    try {
-      return await readDebianBox(dir);
-    } catch (err) {
-      // All files there but box.json unreadable: the script would call the box complete, so force it.
-      if (err instanceof DebianBoxMetaError) force = true;
-      else if (!(err instanceof DebianBoxIncompleteError)) throw err;
-    }
-  }
-  await checkBuildTools();
   const log = opts.log ?? (() => {});
+  if (!opts.force) {
+    const box = await usableBox(dir);
+    if (typeof box !== "string") return box;
+  }
+  await mkdir(path.dirname(dir), { recursive: true });
+  await using _lock = await acquireLock(`${dir}.lock`, { log });
+  let why = "rebuild asked for";
+  if (!opts.force) {
+    const box = await usableBox(dir);
+    if (typeof box !== "string") return box; // built by another run while this one waited
+    why = box;
+  }
+  log(`building the debian-12 box into ${dir} (a few minutes, once): ${why}`);
+  await checkBuildTools();
   const tail: string[] = [];
-  const args = force ? [BUILD_SCRIPT, "--force", dir] : [BUILD_SCRIPT, dir];
-  const child = execa("bash", args, {
+  const child = execa("bash", [BUILD_SCRIPT, "--force", dir], {
     all: true,
+    env: { NBXEN_ROOT_PASSWORD: DEBIAN_ROOT_PASSWORD },
     buffer: false,
     reject: false,
     stdin: "ignore",

@@ -10,14 +10,17 @@
 # sibling temp dir that is renamed to OUTDIR at the end.
 # Env: NBXEN_DEBIAN_MIRROR (default http://deb.debian.org/debian),
 #      NBXEN_DEBIAN_SECURITY_MIRROR (default http://deb.debian.org/debian-security),
-#      NBXEN_BUILD_VERBOSE=1 (show apt's and dpkg's output).
+#      NBXEN_BUILD_VERBOSE=1 (show apt's and dpkg's output),
+#      NBXEN_ROOT_PASSWORD (required: the root password; the harness passes its DEBIAN_ROOT_PASSWORD).
 # Needs: mmdebstrap, e2fsprogs, fdisk, qemu-utils, dpkg-dev; without root also uidmap and subuids.
 set -euo pipefail
 
 readonly BOX=debian-12
 readonly SUITE=bookworm
 readonly ROOT_LABEL=nbxroot
-readonly ROOT_PASSWORD=nbxen
+# box.json's "format": the harness rebuilds a box of another format (images/debian/box.ts DEBIAN_BOX_FORMAT).
+readonly FORMAT=2
+readonly ROOT_PASSWORD=${NBXEN_ROOT_PASSWORD:?set NBXEN_ROOT_PASSWORD to the root password the box gets}
 readonly HOSTNAME_=nbxen-debian
 readonly NIC=eth0
 readonly DISK_MIB=4096
@@ -292,6 +295,7 @@ packages=$(sed -n 's/^packages=//p' "$work/nbxen/facts")
 cat >"$stage/box.json" <<EOF
 {
   "box": "$BOX",
+  "format": $FORMAT,
   "suite": "$SUITE",
   "kernelVersion": "$kernel_version",
   "rootLabel": "$ROOT_LABEL",

@@ -7,7 +7,13 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
-import { buildDebianBox, readDebianBox, type DebianBox } from "../../images/debian/box.ts";
+import {
+  buildDebianBox,
+  DEBIAN_BOX_FORMAT,
+  DEBIAN_ROOT_PASSWORD,
+  readDebianBox,
+  type DebianBox,
+} from "../../images/debian/box.ts";
 import { defaultCacheDir } from "../../harness/config/load.ts";
 import { debianBoxDir } from "../../harness/boxes/debian12/box.ts";
 
@@ -67,7 +73,8 @@ describe("debian-12 box (build-box.sh)", function () {
     assert.equal(m.rootLabel, "nbxroot");
     assert.equal(m.nic, "eth0");
     assert.equal(m.hostname, "nbxen-debian");
-    assert.equal(m.rootPassword, "nbxen");
+    assert.equal(m.format, DEBIAN_BOX_FORMAT);
+    assert.equal(m.rootPassword, DEBIAN_ROOT_PASSWORD);
     assert.match(m.xenVersion, /^4\.17\.\d/);
     assert.ok(m.packages > 100, `packages = ${m.packages}`);
     assert.ok(!Number.isNaN(Date.parse(m.builtAt)), `builtAt = ${m.builtAt}`);

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { buildDebianBox, readDebianBox, type DebianBox } from "../../../images/debian/box.ts";
+import { buildDebianBox, DEBIAN_ROOT_PASSWORD, type DebianBox } from "../../../images/debian/box.ts";
 import type { Machine, MachineOptions } from "../../machine/machine.ts";
 import { createOverlay, exists } from "../../machine/disk.ts";
 import type { Box, BoxContext, BoxFacts, BootMode, HowtoState } from "../box.ts";
@@ -21,12 +21,7 @@ export function debianBoxDir(cacheDir: string): string {
 
 /** Builds (once, cached) and returns the box files: base disk, kernel, initrd, Xen package repository. */
 export async function ensureDebianBox(ctx: Pick<BoxContext, "config" | "reporter">): Promise<DebianBox> {
-  const dir = debianBoxDir(ctx.config.cacheDir);
-  if (await exists(path.join(dir, "box.json"))) return readDebianBox(dir);
-  ctx.reporter.info(
-    `building the ${DEBIAN_BOX} box from Debian's packages into ${dir} (a few minutes, once)`,
-  );
-  return buildDebianBox(dir, { log: (l) => ctx.reporter.info(l) });
+  return buildDebianBox(debianBoxDir(ctx.config.cacheDir), { log: (l) => ctx.reporter.info(l) });
 }
 
 const facts: BoxFacts = {
@@ -93,7 +88,7 @@ export function debian12Box(): Box {
     tryHvmDomU,
     async login(machine: Machine, opts = {}) {
       return loginAsRoot(machine.console, {
-        password: "nbxen",
+        password: DEBIAN_ROOT_PASSWORD,
         timeoutMs: opts.timeoutMs ?? 300_000,
         typing: DEBIAN_TYPING,
       });

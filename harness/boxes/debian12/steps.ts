@@ -2,6 +2,7 @@ import type { Step } from "../../steps/step.ts";
 import type { HowtoState } from "../box.ts";
 import { HarnessError } from "../../util/errors.ts";
 import { DEBIAN_TYPING, ensureDebianBox } from "./box.ts";
+import { DEBIAN_ROOT_PASSWORD } from "../../../images/debian/box.ts";
 import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";
 import { loginAsRoot } from "../login.ts";
 import { bootMachine } from "../../steps/boot.ts";
@@ -32,7 +33,7 @@ async function rebootAndLogin(
     seen.push(m.match);
   }
   state.shell = await loginAsRoot(machine.console, {
-    password: "nbxen",
+    password: DEBIAN_ROOT_PASSWORD,
     timeoutMs,
     typing: DEBIAN_TYPING,
   });
