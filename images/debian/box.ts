@@ -247,7 +247,9 @@ async function usableBox(dir: string): Promise<DebianBox | string> {
     return await readDebianBox(dir);
   } catch (err) {
     if (err instanceof DebianBoxIncompleteError) return `no complete box there (${err.file})`;
-    if (err instanceof DebianBoxMetaError || err instanceof DebianBoxOutdatedError) return err.message;
+    if (err instanceof DebianBoxOutdatedError)
+      return `its format is ${err.format ?? "1 (none given)"}, this harness needs ${DEBIAN_BOX_FORMAT}`;
+    if (err instanceof DebianBoxMetaError) return err.message;
     throw err;
   }
 }
