@@ -53,13 +53,15 @@ async function consoleThroughput(): Promise<void> {
   const mib = 32;
   const { stream, exited } = spawnPtyStream("/bin/sh", [
     "-c",
-    `head -c ${mib * 1048576} /dev/zero | tr '\\0' 'x' | fold -w 100; echo; echo BENCH-END`,
+    // Stays alive until the console has read everything: node-pty drops unread output 200 ms after an exit.
+    `head -c ${mib * 1048576} /dev/zero | tr '\\0' 'x' | fold -w 100; echo; echo BENCH-END; sleep 600`,
   ]);
   const c = new Console(stream);
   const t0 = performance.now();
   await c.expect("BENCH-END", { timeoutMs: 300_000 });
   record("console: expect over a pty stream", mib / ((performance.now() - t0) / 1000), "MiB/s", 4, true);
   c.close();
+  stream.close();
   await exited;
 }
 

@@ -2,6 +2,7 @@ import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HarnessError } from "../util/errors.ts";
 import { Screen } from "./screen.ts";
+import { TextBuffer } from "./text-buffer.ts";
 import type { Transcript } from "./transcript.ts";
 import type { ConsoleStream } from "./types.ts";
 
@@ -36,7 +37,7 @@ export interface ConsoleOptions {
   rows?: number;
   transcript?: Transcript;
   name?: string;
-  /** Unconsumed output beyond this many characters is dropped from the front. Default 8 Mi. */
+  /** Unconsumed output beyond this many characters is dropped from the front (down to 3/4 of it). Default 8 Mi. */
   maxBufferChars?: number;
 }
 
@@ -98,7 +99,14 @@ export class ConsoleClosedError extends HarnessError {
   }
 }
 
-type Compiled = { kind: "stream"; re: RegExp } | { kind: "screen"; re: RegExp };
+type Compiled = { kind: "stream"; re: RegExp; anchored: boolean } | { kind: "screen"; re: RegExp };
+
+/**
+ * A stream pattern is searched again, as output arrives, only from this far before the end of the text
+ * it was already searched in: a match can span at most this much output that had arrived before its
+ * last chunk (like pexpect's searchwindowsize). Without it every chunk rescans the whole buffer.
+ */
+const SEARCH_WINDOW_CHARS = 64 * 1024;
 
 interface Pending {
   patterns: Pattern[];
@@ -106,6 +114,11 @@ interface Pending {
   opts: ExpectOptions;
   startedAt: number;
   progressFrom: number;
+  progress: RegExp[];
+  /** Absolute offset up to which the buffer was searched without a stream match. */
+  scannedTo: number;
+  /** Absolute offset up to which the buffer was searched without a progress match. */
+  progressScannedTo: number;
   timer?: NodeJS.Timeout;
   resolve: (m: ExpectMatch) => void;
   reject: (e: Error) => void;
@@ -115,6 +128,11 @@ const RECENT_CHARS = 16384;
 
 function withoutStatefulFlags(re: RegExp): RegExp {
   return re.global || re.sticky ? new RegExp(re.source, re.flags.replace(/[gy]/g, "")) : re;
+}
+
+/** A pattern that looks at where the text starts or behind its match (read crudely: `[^` counts too). */
+function anchored(re: RegExp): boolean {
+  return re.source.includes("^") || re.source.includes("(?<");
 }
 
 export function escapeRegExp(s: string): string {
@@ -133,9 +151,8 @@ export class Console {
   private readonly maxBufferChars: number;
   private readonly decoder = new StringDecoder("utf8");
   private readonly unsubscribe: Array<() => void>;
-  /** Unconsumed received text; `bufStart` is the absolute offset of its first character. */
-  private buffer = "";
-  private bufStart = 0;
+  /** Received text not yet consumed by a match. */
+  private readonly buffer = new TextBuffer();
   /** Absolute offset up to which the screen has parsed the received bytes. */
   private parsedAbs = 0;
   private recent = "";
@@ -175,8 +192,11 @@ export class Console {
       return Promise.reject(new HarnessError(`${this.name}: expect() called while another is pending`));
     }
     const compiled: Compiled[] = list.map((p) => {
-      if (typeof p === "string") return { kind: "stream", re: new RegExp(escapeRegExp(p)) };
-      if (p instanceof RegExp) return { kind: "stream", re: withoutStatefulFlags(p) };
+      if (typeof p === "string") return { kind: "stream", re: new RegExp(escapeRegExp(p)), anchored: false };
+      if (p instanceof RegExp) {
+        const re = withoutStatefulFlags(p);
+        return { kind: "stream", re, anchored: anchored(re) };
+      }
       return { kind: "screen", re: withoutStatefulFlags(p.screen) };
     });
     this.transcript?.event("expect", {
@@ -191,7 +211,10 @@ export class Console {
         compiled,
         opts,
         startedAt: Date.now(),
-        progressFrom: this.bufStart + this.buffer.length,
+        progressFrom: this.buffer.end,
+        progress: (opts.progress ?? []).map(withoutStatefulFlags),
+        scannedTo: this.buffer.start,
+        progressScannedTo: this.buffer.end,
         resolve,
         reject,
       };
@@ -245,7 +268,7 @@ export class Console {
     if (this.isClosed) return;
     this.transcript?.recv(data);
     this.append(this.decoder.write(data));
-    const endAbs = this.bufStart + this.buffer.length;
+    const endAbs = this.buffer.end;
     this.screen.feed(data, () => {
       this.parsedAbs = Math.max(this.parsedAbs, endAbs);
       this.onParsed();
@@ -254,13 +277,11 @@ export class Console {
 
   private append(text: string): void {
     if (!text) return;
-    this.buffer += text;
+    this.buffer.append(text);
     this.recent = (this.recent + text).slice(-RECENT_CHARS);
-    const excess = this.buffer.length - this.maxBufferChars;
-    if (excess > 0) {
-      this.buffer = this.buffer.slice(excess);
-      this.bufStart += excess;
-    }
+    // Trimmed to three quarters at once, not by a few characters per chunk received.
+    if (this.buffer.length > this.maxBufferChars)
+      this.buffer.drop(this.buffer.length - Math.floor((this.maxBufferChars / 4) * 3));
   }
 
   private onParsed(): void {
@@ -274,7 +295,7 @@ export class Console {
     if (this.isClosed) return;
     this.append(this.decoder.end());
     await this.screen.settle();
-    this.parsedAbs = this.bufStart + this.buffer.length;
+    this.parsedAbs = this.buffer.end;
     if (this.isClosed) return;
     this.isClosed = true;
     for (const u of this.unsubscribe) u();
@@ -284,17 +305,17 @@ export class Console {
   }
 
   private checkProgress(p: Pending): void {
-    const progress = p.opts.progress;
-    if (!progress?.length) return;
-    const from = Math.max(p.progressFrom - this.bufStart, 0);
-    const fresh = this.buffer.slice(from);
-    let end = -1;
-    for (const re of progress) {
-      const m = withoutStatefulFlags(re).exec(fresh);
-      if (m) end = Math.max(end, m.index + m[0].length);
+    if (!p.progress.length) return;
+    const from = Math.max(p.progressFrom, p.progressScannedTo - SEARCH_WINDOW_CHARS, this.buffer.start);
+    const text = this.buffer.textFrom(from);
+    let endAbs = -1;
+    for (const re of p.progress) {
+      const m = re.exec(text);
+      if (m) endAbs = Math.max(endAbs, from + m.index + Math.max(m[0].length, 1));
     }
-    if (end < 0) return;
-    p.progressFrom = this.bufStart + from + Math.max(end, 1);
+    p.progressScannedTo = this.buffer.end;
+    if (endAbs < 0) return;
+    p.progressFrom = endAbs;
     this.armTimer(p);
   }
 
@@ -350,18 +371,20 @@ export class Console {
   /** Resolves `p` if a pattern matches now. Stream patterns win (earliest in the stream), then screen ones. */
   private tryMatch(p: Pending): boolean {
     if (this.pending !== p) return true;
-    let best: { index: number; m: RegExpExecArray } | undefined;
+    let best: { index: number; m: RegExpExecArray; at: number } | undefined;
+    const windowFrom = Math.max(p.scannedTo - SEARCH_WINDOW_CHARS, this.buffer.start);
     p.compiled.forEach((c, index) => {
       if (c.kind !== "stream") return;
-      const m = c.re.exec(this.buffer);
-      if (m && (!best || m.index < best.m.index)) best = { index, m };
+      // ^ and lookbehinds must see the text from the start of what is unconsumed, as they always did.
+      const from = c.anchored ? this.buffer.start : windowFrom;
+      const m = c.re.exec(this.buffer.textFrom(from));
+      if (m && (!best || from + m.index < best.at)) best = { index, m, at: from + m.index };
     });
+    p.scannedTo = this.buffer.end;
     if (best) {
-      const { index, m } = best;
-      const before = this.buffer.slice(0, m.index);
-      const end = m.index + m[0].length;
-      this.buffer = this.buffer.slice(end);
-      this.bufStart += end;
+      const { index, m, at } = best;
+      const before = this.buffer.take(at - this.buffer.start);
+      this.buffer.drop(m[0].length);
       this.resolve(p, {
         index,
         pattern: p.patterns[index]!,
@@ -385,9 +408,7 @@ export class Console {
       if (last && last.key === key && last.index === m.index && last.text === m[0]) continue;
       this.lastScreenMatch = { key, index: m.index, text: m[0] };
       // The bytes that produced this screen are consumed.
-      const upTo = Math.min(Math.max(this.parsedAbs - this.bufStart, 0), this.buffer.length);
-      this.buffer = this.buffer.slice(upTo);
-      this.bufStart += upTo;
+      this.buffer.drop(this.parsedAbs - this.buffer.start);
       this.resolve(p, {
         index,
         pattern: p.patterns[index]!,

@@ -43,7 +43,8 @@ export function ptyStream(p: IPty): ConsoleStream {
         const t = setImmediate(listener);
         return () => clearImmediate(t);
       }
-      // node-pty emits exit only after the pty's read side has closed, so no data follows it.
+      // node-pty emits exit once the pty's read side has closed, so no data follows it; but it closes that
+      // side itself 200 ms after the process ended, dropping output a busy reader had not read by then.
       const sub = p.onExit(() => listener());
       return () => sub.dispose();
     },

@@ -93,6 +93,27 @@ describe("Console.expect on a real pty", () => {
     assert.match(err.bufferTail, /Choose one$/);
   });
 
+  it("finds a match spanning many chunks of output, and the earliest one of several in a long stream", async function () {
+    this.timeout(20000);
+    // 40 KiB between START and END arrive in many pty reads; then 2 MiB of noise and a second marker.
+    const { console: c } = node(`const x = "x".repeat(1024);
+      process.stdout.write("START");
+      let i = 0;
+      const t = setInterval(() => {
+        process.stdout.write(x);
+        if (++i === 40) {
+          clearInterval(t);
+          process.stdout.write("END\\n" + "y".repeat(2 * 1048576) + "MARK1 MARK2\\n");
+          setTimeout(() => {}, 60000); // node-pty drops output still unread 200 ms after an exit
+        }
+      }, 5);`);
+    const m = await c.expect(/START(x*)END/, { timeoutMs: 10000 });
+    assert.equal(m.match[1]!.length, 40 * 1024);
+    const mark = await c.expect([/MARK2/, /MARK1/], { timeoutMs: 10000 });
+    assert.equal(mark.index, 1, "MARK1 comes first in the stream");
+    assert.equal(mark.before.length, 1 + 2 * 1048576 + 1, "everything before it, across the window");
+  });
+
   describe("progress", () => {
     const TICKER = `let n = 0; const t = setInterval(() => { n++; process.stdout.write("Command: x" + n + "\\n");
       if (n === 10) { clearInterval(t); process.stdout.write("DONE\\n"); } }, 200);`;
