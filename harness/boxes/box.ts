@@ -67,8 +67,6 @@ export interface BoxFacts {
   fileSizeCommand(path: string): string;
   /** Path of a domU's config file. */
   domUConfigPath(name: string): string;
-  /** Waits for a domain to leave `xl list` after a shutdown; exit status 0 once it has. */
-  domainGoneCommand(name: string): string;
   /** Prints the autostart configuration; its output must name the domU. */
   autostartConfigCommand: string;
 }

@@ -90,13 +90,14 @@ export class DebianBoxIncompleteError extends HarnessError {
 export class DebianBoxOutdatedError extends HarnessError {
   readonly dir: string;
   readonly format: number | undefined;
+  /** "its format is N, this harness needs M" */
+  readonly reason: string;
   constructor(dir: string, format: number | undefined) {
-    super(
-      `The debian-12 box in ${dir} has format ${format ?? "1 (none given)"}, this harness needs ` +
-        `${DEBIAN_BOX_FORMAT}: it is rebuilt on the next run (or delete ${dir}).`,
-    );
+    const reason = `its format is ${format ?? "1 (none given)"}, this harness needs ${DEBIAN_BOX_FORMAT}`;
+    super(`The debian-12 box in ${dir}: ${reason}. It is rebuilt on the next run (or delete ${dir}).`);
     this.dir = dir;
     this.format = format;
+    this.reason = reason;
   }
 }
 
@@ -155,7 +156,7 @@ const STRING_FIELDS = [
   "builtAt",
   "kernelCmdline",
 ] as const;
-const NUMBER_FIELDS = ["format", "packages", "xenRepoPackages"] as const;
+const NUMBER_FIELDS = ["packages", "xenRepoPackages"] as const;
 
 function parseMeta(file: string, text: string): DebianBoxMeta {
   let raw: unknown;
@@ -247,8 +248,7 @@ async function usableBox(dir: string): Promise<DebianBox | string> {
     return await readDebianBox(dir);
   } catch (err) {
     if (err instanceof DebianBoxIncompleteError) return `no complete box there (${err.file})`;
-    if (err instanceof DebianBoxOutdatedError)
-      return `its format is ${err.format ?? "1 (none given)"}, this harness needs ${DEBIAN_BOX_FORMAT}`;
+    if (err instanceof DebianBoxOutdatedError) return err.reason;
     if (err instanceof DebianBoxMetaError) return err.message;
     throw err;
   }

@@ -1,5 +1,6 @@
 // HOWTO: "Creating unprivileged domains (domU)" — dd a disk, write the config, xl create, console, xl shutdown.
 import assert from "node:assert/strict";
+import { domainGoneCommand } from "../../harness/boxes/xl-commands.ts";
 import { current, facts, guest, reach } from "./session.ts";
 
 describe("HOWTO: Creating unprivileged domains (domU)", function () {
@@ -39,7 +40,7 @@ describe("HOWTO: Creating unprivileged domains (domU)", function () {
     const wasRunning = (await guest(`xl list ${d.name}`)).exitCode === 0;
     if (wasRunning) {
       assert.equal((await guest(`xl shutdown -w ${d.name}`, 180_000)).exitCode, 0);
-      assert.equal((await guest(facts().domainGoneCommand(d.name), 120_000)).exitCode, 0);
+      assert.equal((await guest(domainGoneCommand(d.name), 120_000)).exitCode, 0);
     }
     const ip = await s.box.startDomU(s.runner.state, d.name);
     const listed = await guest(`xl list ${d.name}`);
@@ -49,7 +50,7 @@ describe("HOWTO: Creating unprivileged domains (domU)", function () {
     assert.equal(ping.exitCode, 0, ping.output);
     const down = await guest(`xl shutdown -w ${d.name}`, 180_000);
     assert.equal(down.exitCode, 0, down.output);
-    const gone = await guest(facts().domainGoneCommand(d.name), 120_000);
+    const gone = await guest(domainGoneCommand(d.name), 120_000);
     assert.equal(gone.exitCode, 0, `the domU is still listed after xl shutdown: ${gone.output}`);
     if (wasRunning)
       assert.equal((await guest(`xl create ${facts().domUConfigPath(d.name)}`, 180_000)).exitCode, 0);

@@ -6,7 +6,7 @@ import type { Box, BoxContext, BoxFacts, BootMode, HowtoState } from "../box.ts"
 import { loginAsRoot } from "../login.ts";
 import { XEN_DOM0_MAX_TYPED_BYTES } from "../xen-console.ts";
 import type { Typing } from "../../console/shell.ts";
-import { createAndWatch, debianSteps, domainGoneCommand, tryHvmDomU } from "./steps.ts";
+import { createAndWatch, debianSteps, tryHvmDomU } from "./steps.ts";
 
 export const DEBIAN_BOX = "debian-12";
 /**
@@ -45,7 +45,6 @@ const facts: BoxFacts = {
   fileSizeCommand: (file) => `stat -c %s ${file}`,
   domUConfigPath: (name) => `/etc/xen/${name}.cfg`,
   autostartConfigCommand: "ls -l /etc/xen/auto/",
-  domainGoneCommand,
 };
 
 export function debian12Box(): Box {

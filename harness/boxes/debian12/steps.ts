@@ -5,6 +5,8 @@ import { DEBIAN_TYPING, ensureDebianBox } from "./box.ts";
 import { DEBIAN_ROOT_PASSWORD } from "../../../images/debian/box.ts";
 import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";
 import { loginAsRoot } from "../login.ts";
+import { domainGoneCommand } from "../xl-commands.ts";
+import { GuestShell } from "../../console/shell.ts";
 import { bootMachine } from "../../steps/boot.ts";
 import { debianHowto as H } from "./howto-lines.ts";
 
@@ -249,11 +251,6 @@ const domU: Step<HowtoState> = {
   },
 };
 
-/** Waits up to a minute for a domain to disappear from `xl list`; exit status 0 when it has. */
-export function domainGoneCommand(name: string): string {
-  return `(for i in $(seq 60); do xl list ${name} >/dev/null 2>&1 || exit 0; sleep 1; done; xl list ${name}; exit 1)`;
-}
-
 /** `xl create -c`: watches the domU's console until it is up, leaves it with ^], returns its address. */
 export async function createAndWatch(state: HowtoState, name: string): Promise<string> {
   const { console } = live(state);
@@ -265,7 +262,6 @@ export async function createAndWatch(state: HowtoState, name: string): Promise<s
     description: `domU ${name} boot on its console`,
   });
   await console.send("\x1d");
-  const { GuestShell } = await import("../../console/shell.ts");
   await new Promise((r) => setTimeout(r, 1000));
   await console.send("\r");
   state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, ...DEBIAN_TYPING });

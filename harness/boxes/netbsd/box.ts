@@ -49,8 +49,6 @@ export function netbsdFacts(rel: NetbsdRelease): BoxFacts {
     fileSizeCommand: (file) => `stat -f %z ${file}`,
     domUConfigPath: (name) => `/usr/pkg/etc/xen/${name}`,
     autostartConfigCommand: "grep '^xendomains=' /etc/rc.conf",
-    domainGoneCommand: (name) =>
-      `(i=0; while [ $i -lt 60 ]; do xl list ${name} >/dev/null 2>&1 || exit 0; sleep 1; i=$((i+1)); done; xl list ${name}; exit 1)`,
   };
 }
 
