@@ -7,8 +7,8 @@ import { HarnessError } from "../../harness/util/errors.ts";
 import { acquireLock } from "../store/lock.ts";
 
 /**
- * What box.json's "format" must say. Bump it (and FORMAT in build-box.sh) when a box built before a
- * change no longer works with the harness after it: boxes of another format are rebuilt.
+ * What box.json's "format" must say (build-box.sh writes what it is given). Bump it when a box built
+ * before a change no longer works with the harness after it: boxes of another format are rebuilt.
  */
 export const DEBIAN_BOX_FORMAT = 2;
 /**
@@ -280,7 +280,7 @@ export async function buildDebianBox(outDir: string, opts: BuildDebianBoxOptions
   const tail: string[] = [];
   const child = execa("bash", [BUILD_SCRIPT, "--force", dir], {
     all: true,
-    env: { NBXEN_ROOT_PASSWORD: DEBIAN_ROOT_PASSWORD },
+    env: { NBXEN_ROOT_PASSWORD: DEBIAN_ROOT_PASSWORD, NBXEN_BOX_FORMAT: String(DEBIAN_BOX_FORMAT) },
     buffer: false,
     reject: false,
     stdin: "ignore",

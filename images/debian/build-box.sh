@@ -11,15 +11,15 @@
 # Env: NBXEN_DEBIAN_MIRROR (default http://deb.debian.org/debian),
 #      NBXEN_DEBIAN_SECURITY_MIRROR (default http://deb.debian.org/debian-security),
 #      NBXEN_BUILD_VERBOSE=1 (show apt's and dpkg's output),
-#      NBXEN_ROOT_PASSWORD (required: the root password; the harness passes its DEBIAN_ROOT_PASSWORD).
+#      NBXEN_ROOT_PASSWORD, NBXEN_BOX_FORMAT (required: the root password and box.json's "format"; the
+#      harness passes DEBIAN_ROOT_PASSWORD and DEBIAN_BOX_FORMAT from images/debian/box.ts).
 # Needs: mmdebstrap, e2fsprogs, fdisk, qemu-utils, dpkg-dev; without root also uidmap and subuids.
 set -euo pipefail
 
 readonly BOX=debian-12
 readonly SUITE=bookworm
 readonly ROOT_LABEL=nbxroot
-# box.json's "format": the harness rebuilds a box of another format (images/debian/box.ts DEBIAN_BOX_FORMAT).
-readonly FORMAT=2
+readonly FORMAT=${NBXEN_BOX_FORMAT:?set NBXEN_BOX_FORMAT to the box format the harness expects}
 readonly ROOT_PASSWORD=${NBXEN_ROOT_PASSWORD:?set NBXEN_ROOT_PASSWORD to the root password the box gets}
 readonly HOSTNAME_=nbxen-debian
 readonly NIC=eth0
