@@ -62,7 +62,13 @@ export class HowtoSession implements AsyncDisposable {
 
   async writeReports(): Promise<{ junit: string; summary: string; howto: string }> {
     const dir = path.join(this.ctx.config.stateDir, "reports", this.box.name);
-    return writeRunReports(dir, this.box.name, this.runner.results, this.runner.state.checks);
+    return writeRunReports(
+      dir,
+      this.box.name,
+      this.runner.results,
+      this.runner.state.checks,
+      this.runner.notes,
+    );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debian_packages=(qemu-system-x86 qemu-utils xorriso mmdebstrap busybox-static e2fsprogs fdisk
-  dpkg-dev cpio gzip python3 make g++)
+  dpkg-dev cpio gzip python3 make g++ nasm)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,7 @@ import { statfs } from "node:fs/promises";
 import { mkdir } from "node:fs/promises";
 import { execa } from "execa";
 import { chooseAccelerator, probeAccelerator, readHostCpu } from "../machine/accel.ts";
+import { PROBE_STAGES } from "../machine/accel-probe.ts";
 import type { ResolvedConfig } from "../boxes/box.ts";
 
 export interface DoctorCheck {
@@ -28,21 +29,41 @@ export async function doctor(config: ResolvedConfig): Promise<DoctorCheck[]> {
       : `${config.qemu.binary} not found (apt-get install qemu-system-x86, or set qemu.binary)`,
   });
   if (qemuVersion) {
-    const kvm = await probeAccelerator(config.qemu.binary, "kvm");
+    const kvm = await probeAccelerator(config.qemu.binary, "kvm", { cpu: config.qemu.cpu });
     checks.push({
-      name: "kvm",
+      name: "kvm probe",
       ok: true,
-      detail: kvm.usable ? `usable: ${kvm.detail}` : `not usable: ${kvm.detail}`,
+      detail: `${kvm.usable ? "passed" : "failed"}: ${kvm.detail}`,
     });
+    const missed = PROBE_STAGES.findIndex((st) => !kvm.reached.includes(st));
+    PROBE_STAGES.forEach((stage, i) =>
+      checks.push({
+        name: `  ${stage}`,
+        ok: true,
+        detail: kvm.reached.includes(stage)
+          ? "reached"
+          : i === missed && kvm.reached.length > 0
+            ? `not reached: stalled ${kvm.stalledAt}`
+            : "not reached",
+      }),
+    );
+    const forcedKvm = config.qemu.accelerator === "kvm";
     const choice = await chooseAccelerator({
       qemuBinary: config.qemu.binary,
-      override: config.qemu.accelerator === "kvm" ? "auto" : config.qemu.accelerator,
+      override: forcedKvm ? "auto" : config.qemu.accelerator,
       cpu: config.qemu.cpu,
+      probe: kvm,
     });
     checks.push({
       name: "accelerator",
-      ok: true,
-      detail: `${choice.accelerator.toUpperCase()} with -cpu ${choice.cpu}: ${choice.reason}`,
+      ok: !(forcedKvm && choice.accelerator !== "kvm"),
+      detail:
+        forcedKvm && choice.accelerator !== "kvm"
+          ? `qemu.accelerator is "kvm" but the KVM probe failed, so runs will stop at once: set qemu.accelerator to "auto" (TCG here) or "tcg"`
+          : `${choice.accelerator.toUpperCase()} with -cpu ${choice.cpu}: ${choice.reason}` +
+            (choice.accelerator === "kvm" && config.qemu.accelerator === "auto"
+              ? `; a KVM boot silent for ${config.qemu.bootWatchdogSeconds}s is redone under TCG (qemu.bootWatchdogSeconds)`
+              : ""),
     });
     const host = await readHostCpu();
     const nested = host.kvmNested === undefined ? "KVM module not loaded" : host.kvmNested ? "on" : "off";

@@ -40,7 +40,7 @@ export async function up(config: ResolvedConfig, opts: UpOptions): Promise<numbe
     failed = error;
   } finally {
     const files = await session.writeReports();
-    reporter.info("\n" + summaryTable(runner.results).trimEnd());
+    reporter.info("\n" + summaryTable(runner.results, runner.notes).trimEnd());
     reporter.info(`reports: ${files.summary}, ${files.junit}, ${files.howto}`);
     const t = runner.state.machine?.transcriptDir;
     if (t) reporter.info(`console transcript: ${t}`);

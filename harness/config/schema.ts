@@ -16,6 +16,11 @@ export interface QemuConfig {
   accelerator: "auto" | "kvm" | "tcg";
   /** Override the CPU model (default: host under KVM, qemu64 under TCG). */
   cpu?: string;
+  /**
+   * Under KVM, a boot whose console stays silent this long is stopped; with `accelerator: auto` the run is
+   * then redone under TCG once. 0 turns the watchdog off.
+   */
+  bootWatchdogSeconds: number;
   extraArgs: string[];
 }
 
@@ -77,6 +82,7 @@ export const configSchema = {
         binary: { type: "string", minLength: 1, default: "qemu-system-x86_64" },
         accelerator: { enum: ["auto", "kvm", "tcg"], default: "auto" },
         cpu: { type: "string", minLength: 1 },
+        bootWatchdogSeconds: { type: "integer", minimum: 0, maximum: 3600, default: 90 },
         extraArgs: { type: "array", items: { type: "string" }, default: [] },
       },
     },

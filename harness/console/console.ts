@@ -159,6 +159,7 @@ export class Console {
   private pending: Pending | undefined;
   private lastScreenMatch: { key: string; index: number; text: string } | undefined;
   private isClosed = false;
+  private lastOutput = Date.now();
 
   constructor(stream: ConsoleStream, opts: ConsoleOptions = {}) {
     this.stream = stream;
@@ -174,6 +175,11 @@ export class Console {
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /** When output last arrived (ms since the epoch; the console's creation when none has). */
+  get lastOutputAt(): number {
+    return this.lastOutput;
   }
 
   /** The rendered screen: rows joined by "\n", right-trimmed. */
@@ -266,6 +272,7 @@ export class Console {
 
   private onData(data: Buffer): void {
     if (this.isClosed) return;
+    this.lastOutput = Date.now();
     this.transcript?.recv(data);
     this.append(this.decoder.write(data));
     const endAbs = this.buffer.end;

@@ -3,6 +3,13 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { UsageError } from "../util/errors.ts";
+import {
+  PROBE_BANNER,
+  probeImage,
+  readProbeOutput,
+  type ProbeReading,
+  type ProbeStage,
+} from "./accel-probe.ts";
 
 export type Accelerator = "kvm" | "tcg";
 
@@ -15,68 +22,63 @@ export interface AcceleratorChoice {
   /** Whether the guest CPU will offer VMX/SVM, i.e. whether HVM domUs can run inside it. */
   hvmCapable: boolean;
   hvmReason: string;
+  /** Under `accelerator: auto` a KVM boot that stalls may be redone under TCG (the boot watchdog). */
+  fallbackAllowed: boolean;
+  /** The KVM probe that decided, when one ran. */
+  probe?: KvmProbe;
 }
 
 export interface KvmProbe {
   usable: boolean;
+  /** What was seen, in words a user can act on. */
   detail: string;
+  /** The accelerator and CPU model probed. */
+  accelerator: Accelerator;
+  cpu: string;
+  /** The probe's stages that were reached, in order (empty when QEMU did not run it). */
+  reached: ProbeStage[];
+  /** What the probe was doing when it stopped ("entering long mode ..."); empty when it passed. */
+  stalledAt: string;
 }
 
-/** Bytes of a 512-byte boot sector that prints PROBE_BANNER on COM1 and halts: proof that a guest runs. */
-const PROBE_BANNER = "NBXEN-ACCEL-PROBE-OK";
-function probeBootSector(): Buffer {
-  const code = Buffer.from([
-    0x31,
-    0xc0, // xor ax, ax
-    0x8e,
-    0xd8, // mov ds, ax
-    0xfc, // cld
-    0xbe,
-    0x16,
-    0x7c, // mov si, 0x7c16 (message)
-    0xba,
-    0xf8,
-    0x03, // mov dx, 0x3f8 (COM1)
-    0xac, // loop: lodsb
-    0x84,
-    0xc0, // test al, al
-    0x74,
-    0x03, // jz done
-    0xee, // out dx, al
-    0xeb,
-    0xf8, // jmp loop
-    0xf4, // done: hlt
-    0xeb,
-    0xfd, // jmp done
-  ]);
-  const sector = Buffer.alloc(512);
-  code.copy(sector, 0);
-  Buffer.from(PROBE_BANNER + "\r\n\0", "latin1").copy(sector, code.length);
-  sector[510] = 0x55;
-  sector[511] = 0xaa;
-  return sector;
+/** The CPU model a run uses under an accelerator unless the configuration names one. */
+export function defaultCpu(accel: Accelerator): string {
+  return accel === "kvm" ? "host" : "qemu64";
 }
 
 /**
- * Boots the probe boot sector under the given accelerator and reports whether it printed its banner.
- * /dev/kvm existing is not enough: a paravirtual KVM can accept the VM and never run ordinary guests.
+ * Boots the probe (accel-probe.asm: real mode, protected mode, long mode with 4-level paging, a timer
+ * interrupt, a banner) under the accelerator and CPU model a run would use, and says how far it got.
+ * /dev/kvm existing is not enough, nor is a boot sector running: a paravirtual KVM can run real mode and
+ * hang a kernel where it enters long mode.
  */
 export async function probeAccelerator(
   qemuBinary: string,
   accel: Accelerator,
-  timeoutMs = 20_000,
+  opts: { cpu?: string; timeoutMs?: number } = {},
 ): Promise<KvmProbe> {
+  const cpu = opts.cpu ?? defaultCpu(accel);
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const under = `${accel} with -cpu ${cpu}`;
+  const verdict = (usable: boolean, detail: string, reading?: ProbeReading): KvmProbe => ({
+    usable,
+    detail,
+    accelerator: accel,
+    cpu,
+    reached: reading?.reached ?? [],
+    stalledAt: reading?.stalledAt ?? "",
+  });
   if (accel === "kvm") {
     try {
       await access("/dev/kvm", constants.R_OK | constants.W_OK);
     } catch {
-      return { usable: false, detail: "/dev/kvm is missing or not readable and writable by this user" };
+      return verdict(false, "/dev/kvm is missing or not readable and writable by this user");
     }
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), "nbxen-probe-"));
   try {
     const image = path.join(dir, "probe.img");
-    await writeFile(image, probeBootSector());
+    await writeFile(image, probeImage());
     const child = execa(
       qemuBinary,
       [
@@ -85,7 +87,7 @@ export async function probeAccelerator(
         "-machine",
         "pc",
         "-cpu",
-        accel === "kvm" ? "host" : "qemu64",
+        cpu,
         "-m",
         "16",
         "-nodefaults",
@@ -99,35 +101,36 @@ export async function probeAccelerator(
         "-boot",
         "c",
       ],
-      {
-        timeout: timeoutMs,
-        reject: false,
-        stdin: "ignore",
-        all: true,
-        buffer: true,
-        forceKillAfterDelay: 2000,
-      },
+      { timeout: timeoutMs, reject: false, stdin: "ignore", all: true, forceKillAfterDelay: 2000 },
     );
-    let seen = false;
     let printed = "";
     child.all?.on("data", (chunk: Buffer) => {
-      printed = (printed + chunk.toString("latin1")).slice(-4096);
-      if (!seen && printed.includes(PROBE_BANNER)) {
-        seen = true;
-        child.kill("SIGKILL");
-      }
+      printed += chunk.toString("latin1");
+      if (printed.includes(PROBE_BANNER)) child.kill("SIGKILL");
     });
     const result = await child;
-    const output = String(result.all ?? "");
-    if (seen || output.includes(PROBE_BANNER))
-      return { usable: true, detail: `a test guest booted under ${accel}` };
+    const output = printed || String(result.all ?? "");
+    const reading = readProbeOutput(output);
+    const stages = reading.reached.length ? reading.reached.join(", ") : "no stage";
+    if (reading.complete) return verdict(true, `the probe passed under ${under}: ${stages}, banner`, reading);
     if (result.timedOut)
-      return {
-        usable: false,
-        detail: `a test guest printed nothing within ${timeoutMs / 1000}s under ${accel}`,
-      };
-    const firstLine = output.split("\n").find((l) => l.trim()) ?? `exit code ${result.exitCode}`;
-    return { usable: false, detail: `QEMU could not run a test guest under ${accel}: ${firstLine.trim()}` };
+      return verdict(
+        false,
+        `under ${under} the probe reached ${stages} and then printed nothing for ${timeoutMs / 1000}s: stalled ${reading.stalledAt}`,
+        reading,
+      );
+    const qemuSaid = output
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("nbxen-probe "));
+    const why = qemuSaid[0] ?? `exit code ${result.exitCode}`;
+    return verdict(
+      false,
+      reading.reached.length
+        ? `under ${under} the probe reached ${stages}, then QEMU stopped (${why}): it failed ${reading.stalledAt}`
+        : `QEMU could not run the probe under ${under}: ${why}`,
+      reading,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -154,23 +157,26 @@ export async function readHostCpu(): Promise<HostCpu> {
 }
 
 /**
- * Chooses the accelerator and CPU model: KVM only after a probe shows a guest really runs under it, else TCG
- * with qemu64 (a Linux PV dom0 on Xen 4.17 crashes at boot under TCG with -cpu max).
+ * Chooses the accelerator and CPU model: KVM only after the probe passes under KVM with the CPU model the
+ * run will use, else TCG with qemu64 (a Linux PV dom0 on Xen 4.17 crashes at boot under TCG with -cpu max).
  */
 export async function chooseAccelerator(opts: {
   qemuBinary: string;
   override?: "auto" | Accelerator;
   cpu?: string;
+  /** A KVM probe already run with the same binary and CPU model (doctor shows it, then decides). */
+  probe?: KvmProbe;
 }): Promise<AcceleratorChoice> {
   const host = await readHostCpu();
   const override = opts.override ?? "auto";
   let accelerator: Accelerator;
   let reason: string;
+  let probe: KvmProbe | undefined;
   if (override === "tcg") {
     accelerator = "tcg";
     reason = "TCG chosen by the configuration (qemu.accelerator = tcg)";
   } else {
-    const probe = await probeAccelerator(opts.qemuBinary, "kvm");
+    probe = opts.probe ?? (await probeAccelerator(opts.qemuBinary, "kvm", { cpu: opts.cpu }));
     if (probe.usable) {
       accelerator = "kvm";
       reason = `KVM: ${probe.detail}`;
@@ -183,13 +189,44 @@ export async function chooseAccelerator(opts: {
       reason = `TCG (software emulation), because KVM is not usable: ${probe.detail}`;
     }
   }
+  const cpu = accelerator === "kvm" ? (opts.cpu ?? defaultCpu("kvm")) : (opts.cpu ?? defaultCpu("tcg"));
+  return {
+    accelerator,
+    cpu,
+    reason,
+    fallbackAllowed: override === "auto",
+    ...(probe ? { probe } : {}),
+    ...hvmSupport(host, accelerator, cpu),
+  };
+}
+
+function hvmSupport(
+  host: HostCpu,
+  accelerator: Accelerator,
+  cpu: string,
+): Pick<AcceleratorChoice, "hvmCapable" | "hvmReason"> {
   const nestedOk = accelerator === "kvm" && (host.hasVmx || host.hasSvm) && host.kvmNested === true;
-  const cpu = opts.cpu ?? (accelerator === "kvm" ? "host" : "qemu64");
   const hvmCapable = nestedOk && cpu === "host";
   const hvmReason = hvmCapable
     ? "nested virtualization is on and -cpu host passes VMX/SVM to the guest"
     : accelerator === "tcg"
       ? `under TCG the CPU model ${cpu} (a PV dom0 needs qemu64; max crashes it) emulates SVM without nested paging, so Xen cannot build HVM guests`
       : "KVM's nested virtualization is off (or the host CPU lacks VMX/SVM), so the guest gets no VMX/SVM";
-  return { accelerator, cpu, reason, hvmCapable, hvmReason };
+  return { hvmCapable, hvmReason };
+}
+
+/**
+ * The choice after a KVM boot stalled under `accelerator: auto`: TCG with qemu64 (a CPU model set in the
+ * configuration was chosen for KVM, typically `host`, which TCG cannot offer).
+ */
+export async function tcgAfterKvmStall(previous: AcceleratorChoice, why: string): Promise<AcceleratorChoice> {
+  const cpu = defaultCpu("tcg");
+  return {
+    accelerator: "tcg",
+    cpu,
+    reason: `TCG (software emulation), because ${why}; the KVM probe had passed (${previous.reason})`,
+    fallbackAllowed: false,
+    ...(previous.probe ? { probe: previous.probe } : {}),
+    ...hvmSupport(await readHostCpu(), "tcg", cpu),
+  };
 }

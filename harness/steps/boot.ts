@@ -1,4 +1,5 @@
 import type { BootMode, HowtoState } from "../boxes/box.ts";
+import { withBootWatchdog } from "../machine/boot-watchdog.ts";
 import { Machine } from "../machine/machine.ts";
 
 export interface BootOptions {
@@ -38,6 +39,14 @@ export async function bootMachine(
   const machine = await Machine.start({ ...options, resumeSnapshot: opts.snapshot });
   state.machine = machine;
   state.bootMode = mode;
-  if (opts.login !== false) state.shell = await state.box.login(machine, { timeoutMs: 900_000 });
+  if (opts.login !== false)
+    state.shell = await withBootWatchdog(machine, state.ctx.accel, bootWatchdogMs(state), "boot", () =>
+      state.box.login(machine, { timeoutMs: 900_000 }),
+    );
   return machine;
+}
+
+/** The boot watchdog's bound for this run (qemu.bootWatchdogSeconds; 0 = off). */
+export function bootWatchdogMs(state: HowtoState): number {
+  return state.ctx.config.qemu.bootWatchdogSeconds * 1000;
 }

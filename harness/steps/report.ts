@@ -40,7 +40,7 @@ export function junitXml(suite: string, results: StepResult[]): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="${xmlEscape(suite)}" tests="${results.length}" failures="${failures}" skipped="${skipped}" time="${time.toFixed(3)}">\n${cases.join("\n")}\n</testsuite>\n`;
 }
 
-export function summaryTable(results: StepResult[]): string {
+export function summaryTable(results: StepResult[], notes: string[] = []): string {
   const rows = [
     ["step", "result", "seconds", "snapshot"],
     ...results.map((r) => [r.step, r.status, r.seconds.toFixed(1), r.snapshot ?? "-"]),
@@ -51,9 +51,8 @@ export function summaryTable(results: StepResult[]): string {
       .map((c, i) => c.padEnd(widths[i]!))
       .join("  ")
       .trimEnd();
-  return (
-    [fmt(rows[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(fmt)].join("\n") + "\n"
-  );
+  const table = [fmt(rows[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(fmt)];
+  return [...table, ...(notes.length ? ["", "notes:", ...notes.map((n) => `- ${n}`)] : [])].join("\n") + "\n";
 }
 
 /** The report HOWTO maintainers read: each HOWTO line, verified / verified with a deviation / not exercised. */
@@ -75,6 +74,7 @@ export async function writeRunReports(
   box: string,
   results: StepResult[],
   checks: HowtoCheck[],
+  notes: string[] = [],
 ): Promise<{ junit: string; summary: string; howto: string }> {
   await mkdir(dir, { recursive: true });
   const files = {
@@ -83,7 +83,7 @@ export async function writeRunReports(
     howto: path.join(dir, "howto.md"),
   };
   await writeFile(files.junit, junitXml(`nbxen ${box} steps`, results));
-  await writeFile(files.summary, summaryTable(results));
+  await writeFile(files.summary, summaryTable(results, notes));
   await writeFile(files.howto, howtoReport(box, checks));
   return files;
 }

@@ -2,6 +2,9 @@ import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Box, BoxContext, BootMode, HowtoState } from "../boxes/box.ts";
+import { rm } from "node:fs/promises";
+import { tcgAfterKvmStall } from "../machine/accel.ts";
+import { findKvmStall, type KvmBootStalledError } from "../machine/boot-watchdog.ts";
 import { diskInfo } from "../machine/disk.ts";
 import { HarnessError, UsageError } from "../util/errors.ts";
 import { bootMachine } from "./boot.ts";
@@ -36,6 +39,8 @@ interface SnapshotRecord {
 export class HowtoRunner {
   readonly state: HowtoState;
   readonly results: StepResult[];
+  /** What the run summary must say besides the steps (e.g. a fallback from KVM to TCG). */
+  readonly notes: string[] = [];
   private readonly steps: Step<HowtoState>[];
   private next = 0;
   private readonly ran: Step<HowtoState>[] = [];
@@ -135,9 +140,46 @@ export class HowtoRunner {
         snapshot: i === index ? resumeFrom.step : undefined,
       };
     const t0 = Date.now();
-    await bootMachine(this.state, resumeFrom.bootMode, { snapshot: resumeFrom.step });
+    try {
+      await bootMachine(this.state, resumeFrom.bootMode, { snapshot: resumeFrom.step });
+    } catch (error) {
+      const stall = this.fallbackFor(error);
+      if (!stall) throw error;
+      await this.fallBackToTcg(stall);
+      return;
+    }
     this.results[index]!.seconds = (Date.now() - t0) / 1000;
     this.next = index + 1;
+  }
+
+  /** The KVM stall in `error` when the run may fall back to TCG for it (once, under `accelerator: auto`). */
+  private fallbackFor(error: unknown): KvmBootStalledError | undefined {
+    const stall = findKvmStall(error);
+    const accel = this.state.ctx.accel;
+    return stall && accel.accelerator === "kvm" && accel.fallbackAllowed ? stall : undefined;
+  }
+
+  /**
+   * The boot watchdog stopped a KVM boot: redo the run from its first step under TCG. Nothing made under
+   * KVM is kept (its disk and snapshots belong to another CPU model).
+   */
+  private async fallBackToTcg(stall: KvmBootStalledError): Promise<void> {
+    const { ctx } = this.state;
+    const note = `boot watchdog: ${stall.summary}`;
+    ctx.reporter.warn(note);
+    this.notes.push(note);
+    ctx.accel = await tcgAfterKvmStall(
+      ctx.accel,
+      `a KVM ${stall.phase} stalled (console silent ${Math.round(stall.silentForMs / 1000)}s)`,
+    );
+    ctx.reporter.info(`accelerator: ${ctx.accel.reason}; CPU model ${ctx.accel.cpu}`);
+    await this.stopMachine();
+    await rm(this.box.diskPath(ctx.machineDir), { force: true });
+    this.results.forEach(
+      (r, i) => (this.results[i] = { step: r.step, title: r.title, status: "not-run", seconds: 0 }),
+    );
+    this.ran.length = 0;
+    this.next = 0;
   }
 
   async stopMachine(): Promise<void> {
@@ -156,8 +198,8 @@ export class HowtoRunner {
     const names = this.stepNames;
     const end = last === undefined ? names.length - 1 : names.indexOf(last);
     if (end < 0) throw new UsageError(`no step ${last} in box ${this.box.name}; steps: ${names.join(", ")}`);
-    const fp = this.fingerprint();
     for (; this.next <= end; this.next++) {
+      const fp = this.fingerprint();
       const step = this.steps[this.next]!;
       const result = this.results[this.next]!;
       const t0 = Date.now();
@@ -185,6 +227,13 @@ export class HowtoRunner {
           `[${this.next + 1}/${names.length}] ${step.name}: passed in ${result.seconds.toFixed(1)}s${result.snapshot ? `, snapshot ${result.snapshot}` : ""}`,
         );
       } catch (error) {
+        const stall = this.fallbackFor(error);
+        if (stall) {
+          await this.unwind();
+          await this.fallBackToTcg(stall);
+          this.next = -1; // the loop's increment starts the run again at the first step
+          continue;
+        }
         result.status = "failed";
         result.seconds = (Date.now() - t0) / 1000;
         result.error = error instanceof Error ? error.message : String(error);

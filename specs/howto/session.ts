@@ -69,7 +69,7 @@ export const mochaHooks = {
     const s = session;
     session = undefined;
     const files = await s.writeReports();
-    process.stderr.write(`\nHOWTO steps (${s.box.name}):\n${summaryTable(s.runner.results)}`);
+    process.stderr.write(`\nHOWTO steps (${s.box.name}):\n${summaryTable(s.runner.results, s.runner.notes)}`);
     process.stderr.write(`reports: ${files.summary} ${files.junit} ${files.howto}\n`);
     const t = s.runner.state.machine?.transcriptDir;
     if (t) process.stderr.write(`console transcript: ${t}\n`);

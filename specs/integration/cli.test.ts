@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -67,9 +69,41 @@ describe("nbxen CLI", function () {
       r.stdout,
       /accelerator\s+(TCG with -cpu qemu64: TCG \(software emulation\), because KVM is not usable: .+|KVM with -cpu host: .+)/,
     );
+    assert.match(r.stdout, /kvm probe\s+(passed|failed): .+/);
+    for (const stage of ["real-mode", "protected-mode", "long-mode", "timer-interrupt"])
+      assert.match(r.stdout, new RegExp(`\\s${stage}\\s+(reached|not reached)`));
     assert.match(r.stdout, /nested virtualization\s+host CPU/);
     assert.match(r.stdout, new RegExp(`cache\\s+${path.join(dir, "cache")}`));
     assert.match(r.stdout, /free disk\s+\d+\.\d GiB free/);
+  });
+
+  it("doctor shows the probe stage by stage and the decision for a KVM that hangs long mode (TEST DOUBLE)", async function () {
+    if (!existsSync("/dev/kvm")) {
+      console.log("      pending: /dev/kvm is absent, so the KVM path cannot be reached on this host");
+      this.skip();
+    }
+    const double = fileURLToPath(new URL("../doubles/kvm-stall/qemu-system-x86_64", import.meta.url));
+    await writeFile(path.join(dir, "nbxen.config.json"), JSON.stringify({ qemu: { binary: double } }));
+    const r = await nbxen(dir, ["doctor"]);
+    assert.match(
+      r.stdout,
+      /kvm probe\s+failed: under kvm with -cpu host the probe reached real-mode, protected-mode and then printed nothing/,
+    );
+    assert.match(
+      r.stdout,
+      /real-mode\s+reached\n.*protected-mode\s+reached\n.*long-mode\s+not reached: stalled entering long mode/,
+    );
+    assert.match(
+      r.stdout,
+      /accelerator\s+TCG with -cpu qemu64: TCG \(software emulation\), because KVM is not usable: .*stalled entering long mode/,
+    );
+    await writeFile(
+      path.join(dir, "nbxen.config.json"),
+      JSON.stringify({ qemu: { binary: double, accelerator: "kvm" } }),
+    );
+    const forced = await nbxen(dir, ["doctor"]);
+    assert.notEqual(forced.code, 0, "a forced kvm that cannot work fails doctor");
+    assert.match(forced.stdout, /accelerator\s+qemu.accelerator is "kvm" but the KVM probe failed/);
   });
 
   it("a missing QEMU binary is reported by doctor and fails it", async () => {

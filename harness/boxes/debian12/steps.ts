@@ -7,7 +7,8 @@ import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from ".
 import { loginAsRoot } from "../login.ts";
 import { domainGoneCommand } from "../xl-commands.ts";
 import { GuestShell } from "../../console/shell.ts";
-import { bootMachine } from "../../steps/boot.ts";
+import { bootMachine, bootWatchdogMs } from "../../steps/boot.ts";
+import { withBootWatchdog } from "../../machine/boot-watchdog.ts";
 import { debianHowto as H } from "./howto-lines.ts";
 
 /** Anything a step needs from the running guest; a step that finds none has a bug. */
@@ -29,17 +30,19 @@ async function rebootAndLogin(
   const { machine, console } = live(state);
   state.shell = undefined;
   await console.sendLine("systemctl reboot", { keyDelayMs: DEBIAN_TYPING.keyDelayMs });
-  const seen: RegExpExecArray[] = [];
-  for (const pattern of mustSee) {
-    const m = await console.expect(pattern, { timeoutMs, description: `reboot: ${pattern}` });
-    seen.push(m.match);
-  }
-  state.shell = await loginAsRoot(machine.console, {
-    password: DEBIAN_ROOT_PASSWORD,
-    timeoutMs,
-    typing: DEBIAN_TYPING,
+  return withBootWatchdog(machine, state.ctx.accel, bootWatchdogMs(state), "reboot", async () => {
+    const seen: RegExpExecArray[] = [];
+    for (const pattern of mustSee) {
+      const m = await console.expect(pattern, { timeoutMs, description: `reboot: ${pattern}` });
+      seen.push(m.match);
+    }
+    state.shell = await loginAsRoot(machine.console, {
+      password: DEBIAN_ROOT_PASSWORD,
+      timeoutMs,
+      typing: DEBIAN_TYPING,
+    });
+    return seen;
   });
-  return seen;
 }
 
 function record(
