@@ -63,8 +63,8 @@ export class SnapshotUnusableError extends HarnessError {
   ) {
     super(
       `${snapshot ? `snapshot ${snapshot} in ` : ""}${disk} cannot be used: ${problem}\n` +
-        `Its step snapshots are no longer trusted. Start over with \`nbxen up --fresh\` ` +
-        `(or \`nbxen destroy\`, then \`nbxen up\`); the artifact cache is kept.`,
+        `Its step snapshots are not used again. To rebuild the machine: \`nbxen destroy\`, then \`nbxen up\` ` +
+        `(the artifact cache is kept).`,
     );
   }
 }
