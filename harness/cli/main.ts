@@ -189,11 +189,11 @@ export async function main(argv: string[]): Promise<number> {
   interrupts.install();
   try {
     await root.parseAsync(argv);
-    return exitCode;
+    return afterInterrupt(exitCode);
   } catch (error) {
     if (error instanceof InterruptedError) {
       createReporter().info(`nbxen: ${error.message}`);
-      return error.exitStatus;
+      return afterInterrupt(error.exitStatus);
     }
     if (error instanceof CommanderError) {
       // `nbxen box` without a subcommand prints the help as an error (exit code 1): bad usage.
@@ -221,5 +221,14 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.failed;
   } finally {
     interrupts.uninstall();
+  }
+
+  /**
+   * After an interrupt the reports are written and the machine stopped, but work that does not watch the
+   * signal (a download on a stalled connection) may still hold the event loop: exit shortly regardless.
+   */
+  function afterInterrupt(code: number): number {
+    if (interrupts.controller.signal.aborted) setTimeout(() => process.exit(code), 1000).unref();
+    return code;
   }
 }
