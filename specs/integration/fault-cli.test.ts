@@ -16,9 +16,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { gzipSync } from "node:zlib";
 import { execa } from "execa";
 import { netbsdRelease, pkgsrcAllPath } from "../../images/catalog/netbsd.ts";
+import { isAlive } from "../../harness/machine/state-dir.ts";
 import { makeNetbsdMirror } from "./fixtures/netbsd-mirror.ts";
 
 const BIN = path.resolve("bin/nbxen.js");
+const FAKE_QEMU = path.resolve("specs/doubles/sysinst-sim/fake-qemu");
 
 function env(cwd: string): NodeJS.ProcessEnv {
   return { ...process.env, NBXEN_CACHE_DIR: path.join(cwd, "cache"), NBXEN_PLAIN: "1" };
@@ -164,6 +166,47 @@ describe("faults: the nbxen command", function () {
       await mirror.close();
     }
   });
+
+  for (const keep of [false, true])
+    it(`Ctrl-C while the machine runs (sysinst simulator test double as qemu.binary): exit 130, reports written, the machine ${keep ? "kept with --keep-running" : "stopped"}`, async () => {
+      const rel = netbsdRelease("netbsd-6.1.5");
+      const mirror = await makeNetbsdMirror(path.join(dir, "mirror"), rel);
+      await writeFile(
+        path.join(dir, "nbxen.config.json"),
+        JSON.stringify({ box: rel.box, mirror, qemu: { binary: FAKE_QEMU, accelerator: "tcg" } }),
+      );
+      const child = spawn(process.execPath, [BIN, "up", ...(keep ? ["--keep-running"] : [])], {
+        cwd: dir,
+        env: { ...env(dir), NBXEN_SIM_SPEED: "1" },
+      });
+      let err = "";
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      for (let i = 0; i < 600 && !/sysinst: /.test(err); i++) await sleep(100);
+      assert.match(err, /sysinst: /, "sysinst was running on the machine's console");
+      const runFile = path.join(dir, ".nbxen/machines", rel.box, "run.json");
+      const info = JSON.parse(await readFile(runFile, "utf8")) as { qemuPid: number; supervisorPid: number };
+      assert.ok(isAlive(info.qemuPid));
+
+      child.kill("SIGINT");
+      const code = await Promise.race([exited, sleep(60_000).then(() => "hung")]);
+      assert.equal(code, 130, err.slice(-3000));
+      const reports = path.join(dir, ".nbxen/reports", rel.box);
+      assert.match(await readFile(path.join(reports, "summary.txt"), "utf8"), /^install-os\s+interrupted\s/m);
+      assert.match(err, /console transcript: .*\/runs\//);
+      if (keep) {
+        assert.match(err, /the machine keeps running/);
+        assert.ok(isAlive(info.qemuPid), "--keep-running leaves the machine running");
+        const s = await nbxen(dir, ["status"]);
+        assert.match(s.stdout, /machine:\s+running/);
+        assert.equal((await nbxen(dir, ["destroy"])).code, 0);
+      } else {
+        assert.match(err, /stopping the machine/);
+      }
+      for (let i = 0; i < 50 && isAlive(info.qemuPid); i++) await sleep(100);
+      assert.equal(isAlive(info.qemuPid), false, "no QEMU is left");
+      assert.equal(isAlive(info.supervisorPid), false, "no supervisor is left");
+    });
 
   it("two `box fetch` of the same box at once download each file once", async () => {
     const rel = netbsdRelease("netbsd-6.1.5");
