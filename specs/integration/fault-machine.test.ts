@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { execa } from "execa";
 import type { Box, BoxContext, HowtoState } from "../../harness/boxes/box.ts";
 import { validateConfig } from "../../harness/config/load.ts";
 import { GuestShell } from "../../harness/console/shell.ts";
@@ -35,15 +36,6 @@ async function processesNaming(file: string): Promise<number[]> {
     if ((await processCmdline(Number(e)))?.includes(file)) pids.push(Number(e));
   }
   return pids;
-}
-
-async function until(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await cond()) return true;
-    await sleep(100);
-  }
-  return cond();
 }
 
 /** A box around the test guest: one qcow2 disk in the machine dir (it holds the step snapshots). */
@@ -149,6 +141,28 @@ describe("faults: the machine (real QEMU, test guest)", function () {
     } finally {
       await m.stop();
     }
+  });
+
+  it("a snapshot QEMU cannot restore (disk-only, no VM state): the start is undone, the snapshot dropped, the error says how to recover", async () => {
+    const machineDir = path.join(work, "badsnap");
+    await mkdir(machineDir, { recursive: true });
+    const disk = path.join(machineDir, "disk.qcow2");
+    await createDisk(disk, 1);
+    await execa("qemu-img", ["snapshot", "-c", "boot", disk]);
+    const runner = runnerFor(
+      testGuestBox(guest, () => [bootStep]),
+      machineDir,
+    );
+    const record = { step: "boot", bootMode: "disk", fingerprint: runner.fingerprint(), createdAt: "x" };
+    await writeFile(path.join(machineDir, "snapshots.json"), JSON.stringify([record]));
+    await assert.rejects(runner.prepare({ disk }), (e: Error) => {
+      assert.ok(e instanceof SnapshotUnusableError, String(e));
+      assert.match(e.message, /snapshot boot in .*disk\.qcow2 cannot be used: .*loadvm boot failed/);
+      assert.match(e.message, /`nbxen destroy`, then `nbxen up`/);
+      return true;
+    });
+    assert.deepEqual(JSON.parse(await readFile(path.join(machineDir, "snapshots.json"), "utf8")), []);
+    assert.deepEqual(await processesNaming(new MachineDir(machineDir).qemuPidFile), [], "no QEMU left");
   });
 
   describe("a run of steps", () => {
