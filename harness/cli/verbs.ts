@@ -5,7 +5,7 @@ import type { ResolvedConfig } from "../boxes/box.ts";
 import { boxCatalog, getBox } from "../boxes/registry.ts";
 import { connectConsoleSocket } from "../machine/console-socket.ts";
 import { diskInfo } from "../machine/disk.ts";
-import { Machine } from "../machine/machine.ts";
+import { Machine, MachineNotRunningError } from "../machine/machine.ts";
 import { reapStale } from "../machine/reaper.ts";
 import { isAlive, MachineDir } from "../machine/state-dir.ts";
 import { HowtoSession, machineDirFor } from "../session.ts";
@@ -110,7 +110,8 @@ export async function halt(config: ResolvedConfig): Promise<number> {
   let machine: Machine;
   try {
     machine = await Machine.attach(config.box, dir.root);
-  } catch {
+  } catch (error) {
+    if (!(error instanceof MachineNotRunningError)) throw error;
     out(`${config.box}: not running`);
     return 0;
   }
@@ -124,8 +125,12 @@ export async function destroy(config: ResolvedConfig): Promise<number> {
   try {
     const machine = await Machine.attach(config.box, dir.root);
     await machine.stop();
-  } catch {
-    /* not running */
+  } catch (error) {
+    // Not running, or half gone: the reaper below ends whatever QEMU is left.
+    if (!(error instanceof MachineNotRunningError))
+      createReporter().warn(
+        `stopping the machine: ${error instanceof Error ? error.message : String(error)}`,
+      );
   }
   await reapStale(dir);
   await rm(dir.root, { recursive: true, force: true });

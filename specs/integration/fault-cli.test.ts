@@ -167,8 +167,11 @@ describe("faults: the nbxen command", function () {
     }
   });
 
-  for (const keep of [false, true])
-    it(`Ctrl-C while the machine runs (sysinst simulator test double as qemu.binary): exit 130, reports written, the machine ${keep ? "kept with --keep-running" : "stopped"}`, async () => {
+  for (const [signal, keep, status] of [
+    ["SIGINT", false, 130],
+    ["SIGTERM", true, 143],
+  ] as const)
+    it(`${signal} while the machine runs (sysinst simulator test double as qemu.binary): exit ${status}, reports written, the machine ${keep ? "kept with --keep-running" : "stopped"}`, async () => {
       const rel = netbsdRelease("netbsd-6.1.5");
       const mirror = await makeNetbsdMirror(path.join(dir, "mirror"), rel);
       await writeFile(
@@ -188,9 +191,10 @@ describe("faults: the nbxen command", function () {
       const info = JSON.parse(await readFile(runFile, "utf8")) as { qemuPid: number; supervisorPid: number };
       assert.ok(isAlive(info.qemuPid));
 
-      child.kill("SIGINT");
+      child.kill(signal);
       const code = await Promise.race([exited, sleep(60_000).then(() => "hung")]);
-      assert.equal(code, 130, err.slice(-3000));
+      assert.equal(code, status, err.slice(-3000));
+      assert.match(err, new RegExp(`install-os: INTERRUPTED \\(${signal}\\)`));
       const reports = path.join(dir, ".nbxen/reports", rel.box);
       assert.match(await readFile(path.join(reports, "summary.txt"), "utf8"), /^install-os\s+interrupted\s/m);
       assert.match(err, /console transcript: .*\/runs\//);
