@@ -1,10 +1,18 @@
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { ArtifactStore, LocalArtifactServer } from "../images/store/index.ts";
+import {
+  acquireLock,
+  ArtifactStore,
+  LocalArtifactServer,
+  LockTimeoutError,
+  type FileLock,
+} from "../images/store/index.ts";
 import type { Box, BoxContext, ResolvedConfig } from "./boxes/box.ts";
 import { getBox } from "./boxes/registry.ts";
 import { chooseAccelerator } from "./machine/accel.ts";
 import { HowtoRunner } from "./steps/runner.ts";
 import { writeRunReports } from "./steps/report.ts";
+import { HarnessError } from "./util/errors.ts";
 import { createReporter, type Reporter } from "./util/reporter.ts";
 
 /** Where a box's machine keeps its state: one directory per box under the project's state dir. */
@@ -12,20 +20,66 @@ export function machineDirFor(config: ResolvedConfig, box: string): string {
   return path.join(config.stateDir, "machines", box);
 }
 
+/** Another run (`nbxen up`, the HOWTO specs) holds this box's machine directory. */
+export class MachineBusyError extends HarnessError {
+  constructor(
+    readonly machineDir: string,
+    readonly holderPid: number | undefined,
+  ) {
+    super(
+      `another nbxen run${holderPid !== undefined ? ` (pid ${holderPid})` : ""} is using ${machineDir}; ` +
+        `wait for it to end, or stop it (Ctrl-C in its terminal${holderPid !== undefined ? `, or kill ${holderPid}` : ""})`,
+    );
+  }
+}
+
 /**
- * Everything one HOWTO run needs, opened together and closed together: the box, the artifact store and
- * its local server, the accelerator decision, the step runner. `await using` closes it.
+ * Everything one HOWTO run needs, opened together and closed together: the run lock of the box's machine
+ * directory, the box, the artifact store and its local server, the accelerator decision, the step runner.
+ * The session is the one owner of the machine: steps (re)boot it through bootMachine into
+ * `runner.state.machine`, and closing the session stops it unless `keepMachineRunning()` handed it over.
+ * `await using` closes it.
  */
 export class HowtoSession implements AsyncDisposable {
   private constructor(
     readonly box: Box,
     readonly ctx: BoxContext,
     readonly runner: HowtoRunner,
+    private readonly lock: FileLock,
   ) {}
 
-  static async open(config: ResolvedConfig, opts: { reporter?: Reporter } = {}): Promise<HowtoSession> {
+  static async open(
+    config: ResolvedConfig,
+    opts: { reporter?: Reporter; signal?: AbortSignal } = {},
+  ): Promise<HowtoSession> {
     const reporter = opts.reporter ?? createReporter();
     const box = await getBox(config.box);
+    const machineDir = machineDirFor(config, box.name);
+    await mkdir(machineDir, { recursive: true, mode: 0o700 });
+    let lock: FileLock;
+    try {
+      // One run per machine directory, refused at once: a second run would stop the first's machine.
+      lock = await acquireLock(path.join(machineDir, "run.lock"), { timeoutMs: 0 });
+    } catch (error) {
+      if (error instanceof LockTimeoutError) throw new MachineBusyError(machineDir, error.holderPid);
+      throw error;
+    }
+    try {
+      return await HowtoSession.openLocked(config, box, machineDir, reporter, lock, opts.signal);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  private static async openLocked(
+    config: ResolvedConfig,
+    box: Box,
+    machineDir: string,
+    reporter: Reporter,
+    lock: FileLock,
+    signal: AbortSignal | undefined,
+  ): Promise<HowtoSession> {
     const accel = await chooseAccelerator({
       qemuBinary: config.qemu.binary,
       override: config.qemu.accelerator,
@@ -55,9 +109,21 @@ export class HowtoSession implements AsyncDisposable {
       server,
       accel,
       reporter,
-      machineDir: machineDirFor(config, box.name),
+      machineDir,
+      ...(signal ? { signal } : {}),
     };
-    return new HowtoSession(box, ctx, new HowtoRunner(box, ctx));
+    return new HowtoSession(box, ctx, new HowtoRunner(box, ctx), lock);
+  }
+
+  /** Leaves the machine running after the session closes (`nbxen up` when it has finished). */
+  async keepMachineRunning(): Promise<boolean> {
+    const m = this.runner.state.machine;
+    if (!m || !m.running) return false;
+    await m.detach();
+    await m.disconnect();
+    this.runner.state.machine = undefined;
+    this.runner.state.shell = undefined;
+    return true;
   }
 
   async writeReports(): Promise<{ junit: string; summary: string; howto: string }> {
@@ -72,7 +138,11 @@ export class HowtoSession implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.runner.stopMachine();
-    await this.ctx.server.close();
+    try {
+      await this.runner.stopMachine();
+      await this.ctx.server.close();
+    } finally {
+      await this.lock.release();
+    }
   }
 }

@@ -17,6 +17,8 @@ export interface BoxContext {
   reporter: Reporter;
   /** The machine's private directory (disks, sockets, transcripts). */
   machineDir: string;
+  /** Ctrl-C / SIGTERM from the CLI, and a step's time bound: ends every wait of the run at once. */
+  signal?: AbortSignal;
 }
 
 /** How QEMU boots the box: from the install media, a kernel handed over directly, or its own disk. */

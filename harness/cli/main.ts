@@ -1,11 +1,12 @@
 import { Command, CommanderError } from "commander";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../boxes/box.ts";
+import { InterruptedError } from "../util/abort.ts";
 import { HarnessError, UsageError } from "../util/errors.ts";
 import { createReporter } from "../util/reporter.ts";
 import * as verbs from "./verbs.ts";
 
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 interface GlobalOptions {
   config?: string;
@@ -19,7 +20,52 @@ async function resolveConfig(opts: GlobalOptions): Promise<ResolvedConfig> {
   return { ...config, box: opts.box ?? config.box, mirror: opts.mirror ?? config.mirror };
 }
 
-function program(setExit: (code: number) => void): Command {
+/**
+ * Ctrl-C and SIGTERM. A verb that can wind down (up, exec) claims the signal: the first one aborts it,
+ * through the runner and steps into every console wait, and it exits after writing its reports; a second
+ * one exits at once. Any other verb exits at once. QEMU never outlives the process either way: the
+ * machine supervisor stops it when its owner is gone.
+ */
+class Interrupts {
+  readonly controller = new AbortController();
+  claimed = false;
+  private count = 0;
+  private readonly handlers: [NodeJS.Signals, () => void][] = [];
+
+  install(): void {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      const handler = () => this.on(signal);
+      this.handlers.push([signal, handler]);
+      process.on(signal, handler);
+    }
+  }
+
+  uninstall(): void {
+    for (const [signal, handler] of this.handlers.splice(0)) process.off(signal, handler);
+  }
+
+  private on(signal: NodeJS.Signals): void {
+    const reason = new InterruptedError(signal);
+    this.count++;
+    if (!this.claimed || this.count > 1) {
+      process.stderr.write(`\nnbxen: ${signal}: exiting now\n`);
+      process.exit(reason.exitStatus);
+    }
+    process.stderr.write(
+      `\nnbxen: ${signal}: stopping; writing the reports (send it again to exit at once)\n`,
+    );
+    this.controller.abort(reason);
+  }
+}
+
+function positiveSeconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0))
+    throw new UsageError(`${flag} ${JSON.stringify(value)}: give a number of seconds greater than 0`);
+  return n;
+}
+
+function program(setExit: (code: number) => void, interrupts: Interrupts): Command {
   const root = new Command("nbxen")
     .description(
       "Boot NetBSD/Xen (or the debian-12 reference box) under QEMU and verify the NetBSD Xen HOWTO step by step.",
@@ -46,12 +92,21 @@ function program(setExit: (code: number) => void): Command {
     .option("--from <step>", "start at this step, from the snapshot of the step before it")
     .option("--to <step>", "stop after this step")
     .option("--fresh", "ignore snapshots and start from the first step")
+    .option("--keep-running", "leave the machine running even when the run fails or is interrupted")
     .option("--no-keep-running", "power the machine off at the end instead of leaving it running")
     .addHelpText(
       "after",
-      "\nSteps end in snapshots; a re-run resumes after the last good one.\nExit status: 0 all steps passed, 1 a step failed, 2 bad usage or config.",
+      "\nSteps end in snapshots; a re-run resumes after the last good one. By default the machine keeps\n" +
+        "running after a successful run and is stopped after a failed or interrupted one.\n" +
+        "Ctrl-C (or SIGTERM) stops the run: the step is marked interrupted and the reports are written.\n" +
+        "Exit status: 0 all steps passed, 1 a step failed, 2 bad usage or config, 130 interrupted (143 SIGTERM).",
     )
-    .action(withConfig((c, g, o: verbs.UpOptions) => verbs.up(c, { ...o, verbose: g.verbose })));
+    .action(
+      withConfig((c, g, o: verbs.UpOptions) => {
+        interrupts.claimed = true;
+        return verbs.up(c, { ...o, verbose: g.verbose, signal: interrupts.controller.signal });
+      }),
+    );
   root
     .command("status")
     .description("show whether the box's machine runs, its snapshots and last run")
@@ -74,9 +129,11 @@ function program(setExit: (code: number) => void): Command {
     .argument("<command...>", "the command (quote it to keep it one argument)")
     .option("-t, --timeout <seconds>", "time allowed for the command", "600")
     .action(
-      withConfig((c, _g, cmd: string[], o: { timeout: string }) =>
-        verbs.exec(c, cmd.join(" "), Number(o.timeout)),
-      ),
+      withConfig((c, _g, cmd: string[], o: { timeout: string }) => {
+        const seconds = positiveSeconds(o.timeout, "--timeout");
+        interrupts.claimed = true;
+        return verbs.exec(c, cmd.join(" "), seconds, interrupts.controller.signal);
+      }),
     );
 
   const snap = root
@@ -127,16 +184,24 @@ function program(setExit: (code: number) => void): Command {
 /** Runs the CLI; returns the exit status (0 ok, 1 a step or spec failed, 2 bad usage or config). */
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
-  const root = program((c) => (exitCode = c));
+  const interrupts = new Interrupts();
+  const root = program((c) => (exitCode = c), interrupts);
+  interrupts.install();
   try {
     await root.parseAsync(argv);
-    return exitCode;
+    return afterInterrupt(exitCode);
   } catch (error) {
+    if (error instanceof InterruptedError) {
+      createReporter().info(`nbxen: ${error.message}`);
+      return afterInterrupt(error.exitStatus);
+    }
     if (error instanceof CommanderError) {
+      // `nbxen box` without a subcommand prints the help as an error (exit code 1): bad usage.
       if (
-        error.code === "commander.helpDisplayed" ||
-        error.code === "commander.version" ||
-        error.code === "commander.help"
+        (error.code === "commander.helpDisplayed" ||
+          error.code === "commander.version" ||
+          error.code === "commander.help") &&
+        error.exitCode === 0
       )
         return 0;
       return EXIT.usage;
@@ -154,5 +219,16 @@ export async function main(argv: string[]): Promise<number> {
       `nbxen: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
     );
     return EXIT.failed;
+  } finally {
+    interrupts.uninstall();
+  }
+
+  /**
+   * After an interrupt the reports are written and the machine stopped, but work that does not watch the
+   * signal (a download on a stalled connection) may still hold the event loop: exit shortly regardless.
+   */
+  function afterInterrupt(code: number): number {
+    if (interrupts.controller.signal.aborted) setTimeout(() => process.exit(code), 1000).unref();
+    return code;
   }
 }

@@ -5,12 +5,13 @@ import type { ResolvedConfig } from "../boxes/box.ts";
 import { boxCatalog, getBox } from "../boxes/registry.ts";
 import { connectConsoleSocket } from "../machine/console-socket.ts";
 import { diskInfo } from "../machine/disk.ts";
-import { Machine } from "../machine/machine.ts";
+import { Machine, MachineNotRunningError } from "../machine/machine.ts";
 import { reapStale } from "../machine/reaper.ts";
 import { isAlive, MachineDir } from "../machine/state-dir.ts";
 import { HowtoSession, machineDirFor } from "../session.ts";
 import { summaryTable } from "../steps/report.ts";
 import { StepFailedError } from "../steps/runner.ts";
+import { InterruptedError } from "../util/abort.ts";
 import { UsageError } from "../util/errors.ts";
 import { createReporter } from "../util/reporter.ts";
 import { doctor } from "./doctor.ts";
@@ -19,25 +20,44 @@ export interface UpOptions {
   from?: string;
   to?: string;
   fresh?: boolean;
+  /** true: keep the machine running whatever happens; false: always stop it; unset: keep it after a passed run. */
   keepRunning?: boolean;
   verbose?: boolean;
+  /** Ctrl-C / SIGTERM: the run stops, the step is marked interrupted, the reports are written. */
+  signal?: AbortSignal;
 }
 
 const out = (line: string) => process.stdout.write(line + "\n");
 
 export async function up(config: ResolvedConfig, opts: UpOptions): Promise<number> {
   const reporter = createReporter({ verbose: opts.verbose });
-  await using session = await HowtoSession.open(config, { reporter });
+  // Step names are checked before anything is locked, probed, downloaded or booted.
+  const names = (await getBox(config.box)).steps().map((s) => s.name);
+  for (const [flag, step] of [
+    ["--from", opts.from],
+    ["--to", opts.to],
+  ] as const)
+    if (step !== undefined && !names.includes(step))
+      throw new UsageError(`${flag} ${step}: no such step in box ${config.box}; steps: ${names.join(", ")}`);
+  if (opts.from !== undefined && opts.to !== undefined && names.indexOf(opts.to) < names.indexOf(opts.from))
+    throw new UsageError(`--to ${opts.to} comes before --from ${opts.from}; steps: ${names.join(", ")}`);
+
+  await using session = await HowtoSession.open(config, {
+    reporter,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
   const { runner, box } = session;
   reporter.info(`box ${box.name}: ${box.description}`);
   reporter.info(`state: ${session.ctx.machineDir}; cache: ${config.cacheDir}`);
   let failed: StepFailedError | undefined;
+  let interrupted: InterruptedError | undefined;
   try {
     await runner.prepare({ from: opts.from, fresh: opts.fresh, disk: box.diskPath(session.ctx.machineDir) });
     await runner.runTo(opts.to);
   } catch (error) {
-    if (!(error instanceof StepFailedError)) throw error;
-    failed = error;
+    if (error instanceof StepFailedError) failed = error;
+    else if (error instanceof InterruptedError) interrupted = error;
+    else throw error;
   } finally {
     const files = await session.writeReports();
     reporter.info("\n" + summaryTable(runner.results, runner.notes).trimEnd());
@@ -45,15 +65,17 @@ export async function up(config: ResolvedConfig, opts: UpOptions): Promise<numbe
     const t = runner.state.machine?.transcriptDir;
     if (t) reporter.info(`console transcript: ${t}`);
   }
+  const keep = failed || interrupted ? opts.keepRunning === true : opts.keepRunning !== false;
+  if (keep && (await session.keepMachineRunning()))
+    reporter.info(`the machine keeps running: \`nbxen exec 'xl list'\`, \`nbxen console\`, \`nbxen halt\``);
+  else if (runner.state.machine) reporter.info("stopping the machine");
+  if (interrupted) {
+    reporter.info(`\nnbxen up: ${interrupted.message}`);
+    return interrupted.exitStatus;
+  }
   if (failed) {
     reporter.info(`\nnbxen up: ${failed.message}`);
     return 1;
-  }
-  if (opts.keepRunning !== false && runner.state.machine) {
-    await runner.state.machine.detach();
-    reporter.info(`the machine keeps running: \`nbxen exec 'xl list'\`, \`nbxen console\`, \`nbxen halt\``);
-    await runner.state.machine.disconnect();
-    runner.state.machine = undefined;
   }
   return 0;
 }
@@ -88,7 +110,8 @@ export async function halt(config: ResolvedConfig): Promise<number> {
   let machine: Machine;
   try {
     machine = await Machine.attach(config.box, dir.root);
-  } catch {
+  } catch (error) {
+    if (!(error instanceof MachineNotRunningError)) throw error;
     out(`${config.box}: not running`);
     return 0;
   }
@@ -102,8 +125,12 @@ export async function destroy(config: ResolvedConfig): Promise<number> {
   try {
     const machine = await Machine.attach(config.box, dir.root);
     await machine.stop();
-  } catch {
-    /* not running */
+  } catch (error) {
+    // Not running, or half gone: the reaper below ends whatever QEMU is left.
+    if (!(error instanceof MachineNotRunningError))
+      createReporter().warn(
+        `stopping the machine: ${error instanceof Error ? error.message : String(error)}`,
+      );
   }
   await reapStale(dir);
   await rm(dir.root, { recursive: true, force: true });
@@ -144,13 +171,18 @@ export async function consoleAttach(config: ResolvedConfig): Promise<number> {
   });
 }
 
-export async function exec(config: ResolvedConfig, command: string, timeoutSeconds: number): Promise<number> {
+export async function exec(
+  config: ResolvedConfig,
+  command: string,
+  timeoutSeconds: number,
+  signal?: AbortSignal,
+): Promise<number> {
   if (!command.trim()) throw new UsageError("exec: give a command, e.g. nbxen exec 'xl list'");
   const box = await getBox(config.box);
-  await using machine = await Machine.attach(config.box, machineDir(config).root);
+  await using machine = await Machine.attach(config.box, machineDir(config).root, { signal });
   const shell = await box.login(machine);
   // A subshell, so `exit N` ends the command, not the guest's login shell.
-  const result = await shell.exec(`(${command}\n)`, { timeoutMs: timeoutSeconds * 1000 });
+  const result = await shell.exec(`(${command}\n)`, { timeoutMs: timeoutSeconds * 1000, signal });
   process.stdout.write(result.output.endsWith("\n") || !result.output ? result.output : result.output + "\n");
   return result.exitCode;
 }

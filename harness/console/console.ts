@@ -1,5 +1,6 @@
 import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
+import { abortReason, anySignal } from "../util/abort.ts";
 import { HarnessError } from "../util/errors.ts";
 import { Screen } from "./screen.ts";
 import { TextBuffer } from "./text-buffer.ts";
@@ -17,6 +18,8 @@ export interface ExpectOptions {
   maxTotalMs?: number;
   /** What is being waited for, in words (shown in errors and the transcript). */
   description?: string;
+  /** Ends the wait at once with the signal's reason (Ctrl-C, a step's time bound). */
+  signal?: AbortSignal;
 }
 
 export interface ExpectMatch {
@@ -39,6 +42,8 @@ export interface ConsoleOptions {
   name?: string;
   /** Unconsumed output beyond this many characters is dropped from the front (down to 3/4 of it). Default 8 Mi. */
   maxBufferChars?: number;
+  /** Every expect() and send() on this console ends with the signal's reason once it fires. */
+  signal?: AbortSignal;
 }
 
 export function describePattern(p: Pattern): string {
@@ -120,6 +125,8 @@ interface Pending {
   /** Absolute offset up to which the buffer was searched without a progress match. */
   progressScannedTo: number;
   timer?: NodeJS.Timeout;
+  /** Removes the abort listener. */
+  unlisten?: () => void;
   resolve: (m: ExpectMatch) => void;
   reject: (e: Error) => void;
 }
@@ -160,9 +167,11 @@ export class Console {
   private lastScreenMatch: { key: string; index: number; text: string } | undefined;
   private isClosed = false;
   private lastOutput = Date.now();
+  private readonly signal: AbortSignal | undefined;
 
   constructor(stream: ConsoleStream, opts: ConsoleOptions = {}) {
     this.stream = stream;
+    this.signal = opts.signal;
     this.name = opts.name ?? "console";
     this.transcript = opts.transcript;
     this.maxBufferChars = opts.maxBufferChars ?? 8 * 1024 * 1024;
@@ -197,6 +206,8 @@ export class Console {
     if (this.pending) {
       return Promise.reject(new HarnessError(`${this.name}: expect() called while another is pending`));
     }
+    const signal = anySignal(this.signal, opts.signal);
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
     const compiled: Compiled[] = list.map((p) => {
       if (typeof p === "string") return { kind: "stream", re: new RegExp(escapeRegExp(p)), anchored: false };
       if (p instanceof RegExp) {
@@ -230,11 +241,21 @@ export class Console {
         this.failClosed(p);
         return;
       }
+      if (signal) {
+        const onAbort = () => this.onAbort(p, signal);
+        signal.addEventListener("abort", onAbort, { once: true });
+        p.unlisten = () => signal.removeEventListener("abort", onAbort);
+      }
       this.armTimer(p);
     });
   }
 
-  async send(text: string, opts: { keyDelayMs?: number; secret?: boolean } = {}): Promise<void> {
+  async send(
+    text: string,
+    opts: { keyDelayMs?: number; secret?: boolean; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const signal = anySignal(this.signal, opts.signal);
+    if (signal?.aborted) throw abortReason(signal);
     if (this.isClosed) {
       throw new ConsoleClosedError({ console: this.name, patterns: [], lastScreen: this.screen.text() });
     }
@@ -248,6 +269,7 @@ export class Console {
     for (const ch of text) {
       if (!first) await sleep(delay);
       first = false;
+      if (signal?.aborted) throw abortReason(signal);
       if (this.isClosed) {
         throw new ConsoleClosedError({ console: this.name, patterns: [], lastScreen: this.screen.text() });
       }
@@ -256,7 +278,10 @@ export class Console {
   }
 
   /** Sends `text` followed by a carriage return (what the Enter key sends). */
-  sendLine(text: string, opts: { keyDelayMs?: number; secret?: boolean } = {}): Promise<void> {
+  sendLine(
+    text: string,
+    opts: { keyDelayMs?: number; secret?: boolean; signal?: AbortSignal } = {},
+  ): Promise<void> {
     if (opts.secret) this.transcript?.addSecret(text);
     return this.send(text + "\r", opts);
   }
@@ -340,6 +365,7 @@ export class Console {
     await this.screen.settle();
     if (this.pending !== p || this.tryMatch(p)) return;
     this.pending = undefined;
+    p.unlisten?.();
     const elapsedMs = Date.now() - p.startedAt;
     const patterns = p.patterns.map(describePattern);
     this.transcript?.event("timeout", {
@@ -361,9 +387,24 @@ export class Console {
     );
   }
 
+  private onAbort(p: Pending, signal: AbortSignal): void {
+    if (this.pending !== p) return;
+    this.pending = undefined;
+    if (p.timer) clearTimeout(p.timer);
+    const reason = abortReason(signal);
+    this.transcript?.event("aborted", {
+      console: this.name,
+      patterns: p.patterns.map(describePattern),
+      elapsedMs: Date.now() - p.startedAt,
+      reason: reason.message.split("\n")[0] ?? "",
+    });
+    p.reject(reason);
+  }
+
   private failClosed(p: Pending): void {
     if (this.pending !== p) return;
     this.pending = undefined;
+    p.unlisten?.();
     if (p.timer) clearTimeout(p.timer);
     p.reject(
       new ConsoleClosedError({
@@ -431,6 +472,7 @@ export class Console {
 
   private resolve(p: Pending, result: ExpectMatch): void {
     this.pending = undefined;
+    p.unlisten?.();
     if (p.timer) clearTimeout(p.timer);
     this.transcript?.event("match", {
       console: this.name,

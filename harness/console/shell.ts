@@ -29,6 +29,8 @@ export interface ExecOptions {
   progress?: RegExp[];
   /** Typed on the console once the command has started, for a command that reads the terminal. Its echo is part of the output. */
   input?: string;
+  /** Ends the wait at once with the signal's reason (Ctrl-C); the command may still run in the guest. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -147,7 +149,10 @@ export class GuestShell {
    * its buffer is full needs the limit below that buffer: Xen's serial input ring for the dom0 holds 128
    * bytes (SERIAL_RX_SIZE in xen/drivers/char/console.c) and drops what does not fit.
    */
-  static async attach(console: Console, opts: GuestShellOptions = {}): Promise<GuestShell> {
+  static async attach(
+    console: Console,
+    opts: GuestShellOptions & { signal?: AbortSignal } = {},
+  ): Promise<GuestShell> {
     const id = nonce();
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const shell = new GuestShell(console, `nbx-${id}# `, {
@@ -155,8 +160,9 @@ export class GuestShell {
       keyDelayMs: opts.keyDelayMs ?? 0,
       maxTypedBytes: Math.max(opts.maxTypedBytes ?? DEFAULT_MAX_TYPED, MIN_MAX_TYPED),
     });
-    await console.sendLine(`PS1='nbx''-${id}# '`, { keyDelayMs: shell.keyDelayMs });
-    await console.expect(shell.prompt, { timeoutMs, description: "shell prompt after setting PS1" });
+    const signal = opts.signal;
+    await console.sendLine(`PS1='nbx''-${id}# '`, { keyDelayMs: shell.keyDelayMs, signal });
+    await console.expect(shell.prompt, { timeoutMs, description: "shell prompt after setting PS1", signal });
     return shell;
   }
 
@@ -179,35 +185,40 @@ export class GuestShell {
 
   private async execNow(command: string, opts: ExecOptions): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    if (this.needsResync) await this.resync(timeoutMs);
+    const signal = opts.signal;
+    if (this.needsResync) await this.resync(timeoutMs, signal);
     const id = nonce();
     const description = `exec: ${short(command)}`;
     let text = wrapCommand(id, command.trim() === "" ? ":" : command);
     try {
       if (Buffer.byteLength(text) > this.maxTypedBytes) {
-        await this.stage(command, timeoutMs, description);
+        await this.stage(command, timeoutMs, description, signal);
         text = wrapCommand(id, RUN_STAGED);
       }
-      await this.console.sendLine(text.replace(/\r?\n/g, "\r"), { keyDelayMs: this.keyDelayMs });
+      await this.console.sendLine(text.replace(/\r?\n/g, "\r"), { keyDelayMs: this.keyDelayMs, signal });
       // The marker's own line end shows what this terminal makes of "\n" ("\r\n" on a tty, "\r\r\n" on
       // Xen's hvc0): that exact sequence is turned back into "\n" below, and nothing else.
       const start = await this.console.expect(new RegExp(`NBXB${id}(\\r*)\\n`), {
         timeoutMs,
         description: `${description} (start marker)`,
+        signal,
       });
       const eol = `${start.match[1] ?? ""}\n`;
-      if (opts.input !== undefined) await this.console.send(opts.input, { keyDelayMs: this.keyDelayMs });
+      if (opts.input !== undefined)
+        await this.console.send(opts.input, { keyDelayMs: this.keyDelayMs, signal });
       const { before, exitCode } = await this.awaitEnd(id, command, {
         timeoutMs,
         ...(opts.progress ? { progress: opts.progress } : {}),
         description: `${description} (end marker)`,
+        signal,
       });
-      await this.console.expect(this.prompt, { timeoutMs, description: `${description} (prompt)` });
+      await this.console.expect(this.prompt, { timeoutMs, description: `${description} (prompt)`, signal });
       let output = before.split(eol).join("\n");
       if (output.endsWith("\n")) output = output.slice(0, -1);
       return { exitCode, output };
     } catch (err) {
-      if (err instanceof ExpectTimeoutError) this.needsResync = true;
+      // The command may still run (or the shell be mid-line): the next exec interrupts it first.
+      if (err instanceof ExpectTimeoutError || signal?.aborted) this.needsResync = true;
       throw err;
     }
   }
@@ -234,6 +245,7 @@ export class GuestShell {
         await this.console.expect(/(?=[^])/, {
           timeoutMs: PROMPT_IDLE_MS,
           description: "output after a prompt",
+          ...(opts.signal ? { signal: opts.signal } : {}),
         });
       } catch (err) {
         if (err instanceof ExpectTimeoutError)
@@ -244,33 +256,44 @@ export class GuestShell {
   }
 
   /** Assigns `command` to STAGE_VAR in pieces short enough for the tty's line limit. */
-  private async stage(command: string, timeoutMs: number, description: string): Promise<void> {
+  private async stage(
+    command: string,
+    timeoutMs: number,
+    description: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const chunks = quotedChunks(command, this.maxTypedBytes - STAGE_VAR.length * 2 - 4);
     for (const [i, chunk] of chunks.entries()) {
       const line = i === 0 ? `${STAGE_VAR}=${chunk}` : `${STAGE_VAR}=$${STAGE_VAR}${chunk}`;
-      await this.console.sendLine(line.replace(/\r?\n/g, "\r"), { keyDelayMs: this.keyDelayMs });
+      await this.console.sendLine(line.replace(/\r?\n/g, "\r"), { keyDelayMs: this.keyDelayMs, signal });
       await this.console.expect(this.prompt, {
         timeoutMs,
         description: `${description} (staging part ${i + 1}/${chunks.length})`,
+        signal,
       });
     }
   }
 
   /** Interrupts whatever runs (^C) until a fresh marker and the prompt come back. */
-  private async resync(timeoutMs: number): Promise<void> {
+  private async resync(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     const waitMs = Math.min(timeoutMs, 10_000);
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
-      await this.console.send("\x03");
+      await this.console.send("\x03", { signal });
       await sleep(200);
       const id = nonce();
-      await this.console.sendLine(`printf '%s\\n' 'NBXS''${id}'`, { keyDelayMs: this.keyDelayMs });
+      await this.console.sendLine(`printf '%s\\n' 'NBXS''${id}'`, { keyDelayMs: this.keyDelayMs, signal });
       try {
         await this.console.expect(new RegExp(`NBXS${id}\\r*\\n`), {
           timeoutMs: waitMs,
           description: "shell resync marker",
+          signal,
         });
-        await this.console.expect(this.prompt, { timeoutMs: waitMs, description: "prompt after resync" });
+        await this.console.expect(this.prompt, {
+          timeoutMs: waitMs,
+          description: "prompt after resync",
+          signal,
+        });
         this.needsResync = false;
         return;
       } catch (err) {

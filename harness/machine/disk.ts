@@ -83,3 +83,23 @@ export async function exists(file: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Checks a qcow2 image's metadata (`qemu-img check`): undefined when it is sound (leaked clusters only
+ * waste space), else what is wrong. A truncated image passes `qemu-img info` but not this.
+ */
+export async function checkDisk(file: string): Promise<string | undefined> {
+  if (!(await exists(file))) return `${file} does not exist`;
+  const r = await execa("qemu-img", ["check", "-U", file], { reject: false });
+  if (r.exitCode === 0 || r.exitCode === 3 || r.exitCode === 63) return undefined;
+  if ((r as { code?: string }).code === "ENOENT")
+    throw new DiskError(file, "qemu-img is not installed (apt-get install qemu-utils)");
+  const errors = `${r.stderr}\n${r.stdout}`
+    .split("\n")
+    .filter((l) => /error|corrupt|incomplete|invalid/i.test(l))
+    .slice(0, 5)
+    .join("; ");
+  return r.exitCode === 2
+    ? `qemu-img check found corruption: ${errors || "errors in the image"}`
+    : `qemu-img check could not read the image (status ${r.exitCode}): ${errors || r.stderr.trim()}`;
+}

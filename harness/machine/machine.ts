@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Console } from "../console/console.ts";
 import { Transcript } from "../console/transcript.ts";
 import type { ConsoleStream } from "../console/types.ts";
+import { throwIfAborted } from "../util/abort.ts";
 import { HarnessError } from "../util/errors.ts";
 import { connectConsoleSocket } from "./console-socket.ts";
 import { qemuArgs, type QemuMachineSpec } from "./qemu-args.ts";
@@ -46,28 +47,15 @@ export interface MachineOptions extends Omit<QemuMachineSpec, "runId" | "qmpSock
   startTimeoutMs?: number;
   /** Restore this VM snapshot (savevm name) before the guest runs. */
   resumeSnapshot?: string;
+  /**
+   * Ends the start (tearing down what it started) and, later, every expect and send on the machine's
+   * console, with the signal's reason: Ctrl-C, or a step's time bound.
+   */
+  signal?: AbortSignal;
 }
 
 const SUPERVISOR = path.join(path.dirname(fileURLToPath(import.meta.url)), "supervisor.ts");
 const TSX = import.meta.resolve("tsx");
-
-const liveMachines = new Set<Machine>();
-let signalHandlersInstalled = false;
-
-/** Stops every machine this process owns on SIGINT/SIGTERM, then exits with the conventional code. */
-function installSignalHandlers(): void {
-  if (signalHandlersInstalled) return;
-  signalHandlersInstalled = true;
-  for (const [signal, code] of [
-    ["SIGINT", 130],
-    ["SIGTERM", 143],
-  ] as const) {
-    process.once(signal, () => {
-      process.stderr.write(`\nnbxen: ${signal}: stopping ${liveMachines.size} machine(s)\n`);
-      void Promise.allSettled([...liveMachines].map((m) => m.stop())).then(() => process.exit(code));
-    });
-  }
-}
 
 /**
  * A QEMU machine run by a supervisor process (see supervisor.ts), controlled over QMP, its serial console
@@ -75,6 +63,8 @@ function installSignalHandlers(): void {
  */
 export class Machine {
   private stopped = false;
+  /** This process asked QEMU to end (stop, powerdown): its exit is no fault. */
+  private stopRequested = false;
   private detachedFlag = false;
 
   private constructor(
@@ -88,6 +78,11 @@ export class Machine {
     private readonly stream: ConsoleStream,
   ) {}
 
+  /**
+   * Starts the machine: supervisor, QEMU (paused), QMP, console; restores `resumeSnapshot`; lets the guest run.
+   * A start that fails at any point stops what it started (QEMU, supervisor, sockets) and rethrows the
+   * original error, so the next start in the same directory finds nothing running.
+   */
   static async start(opts: MachineOptions): Promise<Machine> {
     const dir = new MachineDir(opts.stateDir);
     await dir.prepare();
@@ -97,6 +92,7 @@ export class Machine {
       throw new HarnessError(
         `machine ${opts.name} is already running (supervisor pid ${existing.supervisorPid}); use \`nbxen halt\` or \`nbxen destroy\` first`,
       );
+    throwIfAborted(opts.signal);
     for (const f of [dir.qmpSocket, dir.consoleSocket, dir.detachedFile, dir.qemuPidFile, dir.runFile])
       await rm(f, { force: true });
 
@@ -122,61 +118,72 @@ export class Machine {
     closeSync(logFd);
     child.unref();
 
-    const transcript = await Transcript.open(dir.runDir(runId));
-    const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
-    let info: RunInfo | undefined;
-    while (Date.now() < deadline) {
-      info = await dir.readRunInfo();
-      if (info?.runId === runId) break;
-      if (child.exitCode !== null) break;
-      await sleep(50);
-    }
-    if (!info || info.runId !== runId) {
-      await transcript.close();
-      throw new MachineStartError(
-        opts.name,
-        "the machine supervisor did not come up",
-        await tail(dir.supervisorLog),
-      );
-    }
-    const stream = await connectConsoleSocket(dir.consoleSocket);
-    const early: Buffer[] = [];
-    const stopEarly = stream.onData((d) => early.push(d));
-    let qmp: QmpClient;
+    const started: StartedParts = { supervisorPid: child.pid };
     try {
-      const qemuPid = info.qemuPid;
-      qmp = await QmpClient.connect(dir.qmpSocket, {
-        timeoutMs: Math.max(1000, deadline - Date.now()),
-        giveUpIf: () => !isAlive(qemuPid),
-      });
-    } catch (error) {
-      await sleep(300);
-      stopEarly();
-      stream.close();
-      await transcript.close();
-      const output = Buffer.concat(early).toString("utf8");
-      const why = isAlive(info.qemuPid) ? "QEMU did not open its QMP socket" : "QEMU exited at start";
-      throw new MachineStartError(opts.name, `${why} (${opts.qemuBinary})`, output || String(error));
-    }
-    stopEarly();
-    const console = new Console(stream, { cols: spec.cols, rows: spec.rows, transcript, name: opts.name });
-    const machine = new Machine(opts.name, dir, runId, info, qmp, console, transcript, stream);
-    liveMachines.add(machine);
-    installSignalHandlers();
-    if (opts.resumeSnapshot) {
-      try {
-        await machine.loadvm(opts.resumeSnapshot);
-      } catch (error) {
-        await machine.stop();
-        throw error;
+      started.transcript = await Transcript.open(dir.runDir(runId));
+      const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
+      let info: RunInfo | undefined;
+      while (Date.now() < deadline) {
+        throwIfAborted(opts.signal);
+        info = await dir.readRunInfo();
+        if (info?.runId === runId) break;
+        if (child.exitCode !== null) break;
+        await sleep(50);
       }
+      if (!info || info.runId !== runId)
+        throw new MachineStartError(
+          opts.name,
+          "the machine supervisor did not come up",
+          await tail(dir.supervisorLog),
+        );
+      started.qemuPid = info.qemuPid;
+      const stream = await connectConsoleSocket(dir.consoleSocket);
+      started.stream = stream;
+      const early: Buffer[] = [];
+      const stopEarly = stream.onData((d) => early.push(d));
+      let qmp: QmpClient;
+      try {
+        const qemuPid = info.qemuPid;
+        qmp = await QmpClient.connect(dir.qmpSocket, {
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+          giveUpIf: () => !isAlive(qemuPid) || opts.signal?.aborted === true,
+        });
+      } catch (error) {
+        throwIfAborted(opts.signal);
+        await sleep(300);
+        const output = Buffer.concat(early).toString("utf8");
+        const why = isAlive(info.qemuPid) ? "QEMU did not open its QMP socket" : "QEMU exited at start";
+        throw new MachineStartError(opts.name, `${why} (${opts.qemuBinary})`, output || String(error));
+      } finally {
+        stopEarly();
+      }
+      started.qmp = qmp;
+      const console = new Console(stream, {
+        cols: spec.cols,
+        rows: spec.rows,
+        transcript: started.transcript,
+        name: opts.name,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      started.console = console;
+      const machine = new Machine(opts.name, dir, runId, info, qmp, console, started.transcript, stream);
+      throwIfAborted(opts.signal);
+      if (opts.resumeSnapshot) await machine.loadvm(opts.resumeSnapshot);
+      throwIfAborted(opts.signal);
+      await qmp.execute("cont");
+      return machine;
+    } catch (error) {
+      await tearDownFailedStart(dir, started);
+      throw error;
     }
-    await qmp.execute("cont");
-    return machine;
   }
 
   /** Connects to a machine started by another nbxen process (`nbxen exec`, `console`, `halt`). */
-  static async attach(name: string, stateDir: string): Promise<Machine> {
+  static async attach(
+    name: string,
+    stateDir: string,
+    opts: { signal?: AbortSignal | undefined } = {},
+  ): Promise<Machine> {
     const dir = new MachineDir(stateDir);
     const info = await dir.readRunInfo();
     if (
@@ -189,7 +196,11 @@ export class Machine {
     const qmp = await QmpClient.connect(dir.qmpSocket, { timeoutMs: 5000 });
     const stream = await connectConsoleSocket(dir.consoleSocket);
     const transcript = await Transcript.open(dir.runDir(info.runId));
-    const console = new Console(stream, { transcript, name });
+    const console = new Console(stream, {
+      transcript,
+      name,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     const machine = new Machine(name, dir, info.runId, info, qmp, console, transcript, stream);
     // An attached machine belongs to whoever started it: leaving this process must not stop it.
     machine.detachedFlag = true;
@@ -213,7 +224,31 @@ export class Machine {
   async detach(): Promise<void> {
     await writeFile(this.dir.detachedFile, `${process.pid}\n`, { mode: 0o600 });
     this.detachedFlag = true;
-    liveMachines.delete(this);
+  }
+
+  /**
+   * When QEMU has exited without this process stopping it (killed, crashed, the guest powered off):
+   * how it ended, from the supervisor's record, and where the console transcript is. Else undefined.
+   */
+  async exitReport(waitMs = 2000): Promise<string | undefined> {
+    if (this.stopRequested) return undefined;
+    const deadline = Date.now() + waitMs;
+    let info = await this.dir.readRunInfo();
+    // The supervisor records the exit as soon as QEMU is gone; give it a moment if QEMU is dying.
+    while (info?.runId === this.runId && info.exitedAt === undefined && Date.now() < deadline) {
+      if (isAlive(this.info.qemuPid) && isAlive(this.info.supervisorPid)) return undefined;
+      await sleep(100);
+      info = await this.dir.readRunInfo();
+    }
+    if (!info || info.runId !== this.runId || info.exitedAt === undefined) {
+      if (isAlive(this.info.qemuPid)) return undefined;
+      return `QEMU (pid ${this.info.qemuPid}) is gone and its supervisor recorded no exit (see ${this.dir.supervisorLog}); console transcript: ${this.transcript.dir}`;
+    }
+    const how =
+      info.exitSignal !== undefined
+        ? `was killed by ${info.exitSignal}`
+        : `exited with status ${info.exitCode ?? "unknown"}`;
+    return `QEMU (pid ${this.info.qemuPid}) ${how} at ${info.exitedAt}; console transcript: ${this.transcript.dir}`;
   }
 
   async savevm(name: string): Promise<void> {
@@ -253,6 +288,7 @@ export class Machine {
 
   /** ACPI power button, then wait for the guest to power off; force it off after the timeout. */
   async powerdown(opts: { timeoutMs?: number } = {}): Promise<"clean" | "forced"> {
+    this.stopRequested = true;
     try {
       await this.qmp.execute("system_powerdown");
     } catch {
@@ -266,6 +302,7 @@ export class Machine {
 
   /** Stops QEMU now (QMP quit, then signals). Idempotent. */
   async stop(): Promise<void> {
+    this.stopRequested = true;
     if (!this.stopped && isAlive(this.info.supervisorPid)) {
       try {
         await Promise.race([this.qmp.execute("quit"), sleep(3000)]);
@@ -293,7 +330,6 @@ export class Machine {
   private async finish(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    liveMachines.delete(this);
     this.qmp.close();
     this.console.close();
     this.stream.close();
@@ -304,6 +340,44 @@ export class Machine {
     if (this.detachedFlag) await this.disconnect();
     else await this.stop();
   }
+}
+
+interface StartedParts {
+  supervisorPid?: number;
+  qemuPid?: number;
+  transcript?: Transcript;
+  stream?: ConsoleStream;
+  qmp?: QmpClient;
+  console?: Console;
+}
+
+/** Undoes a start that failed half way: QEMU and the supervisor end, connections close, sockets go. */
+async function tearDownFailedStart(dir: MachineDir, p: StartedParts): Promise<void> {
+  if (p.qmp && !p.qmp.isClosed) {
+    await Promise.race([p.qmp.execute("quit").catch(() => undefined), sleep(2000)]);
+  }
+  p.qmp?.close();
+  p.console?.close();
+  p.stream?.close();
+  // The supervisor stops QEMU on SIGTERM and records the exit; SIGKILL both if that takes too long.
+  if (isAlive(p.supervisorPid)) process.kill(p.supervisorPid!, "SIGTERM");
+  const gone = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if (!isAlive(p.supervisorPid) && !isAlive(p.qemuPid)) return true;
+      await sleep(50);
+    }
+    return false;
+  };
+  if (!(await gone(7000))) {
+    for (const pid of [p.qemuPid, p.supervisorPid]) if (isAlive(pid)) process.kill(pid!, "SIGKILL");
+    await gone(5000);
+  }
+  // A QEMU the supervisor had started before it was killed, not yet recorded in run.json.
+  await reapStale(dir);
+  for (const f of [dir.qmpSocket, dir.consoleSocket, dir.qemuPidFile])
+    await rm(f, { force: true }).catch(() => undefined);
+  await p.transcript?.close().catch(() => undefined);
 }
 
 export function parseSnapshotTable(out: string): string[] {

@@ -17,6 +17,8 @@ export interface RunInfo {
   startedAt: string;
   sshPort?: number;
   exitCode?: number | null;
+  /** The signal that ended QEMU ("SIGKILL"), when one did. */
+  exitSignal?: string;
   exitedAt?: string;
 }
 

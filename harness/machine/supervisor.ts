@@ -9,6 +9,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import pty from "node-pty";
+import { signalName } from "../util/abort.ts";
 import { isAlive, MachineDir, type RunInfo } from "./state-dir.ts";
 
 export interface SupervisorSpec {
@@ -105,18 +106,20 @@ async function main(specPath: string): Promise<void> {
   qemu.onExit(async ({ exitCode, signal }) => {
     clearInterval(ownerWatch);
     log(`QEMU exited with code ${exitCode}${signal ? ` (signal ${signal})` : ""}`);
-    // Let the last bytes reach the clients before closing their sockets.
-    await new Promise((r) => setTimeout(r, 200));
-    for (const c of clients) c.end();
-    server.close();
-    rmSync(dir.consoleSocket, { force: true });
+    // Recorded before the clients see their sockets close, so a client that asks why finds the answer.
     rmSync(dir.qemuPidFile, { force: true });
     rmSync(dir.detachedFile, { force: true });
     await dir.writeRunInfo({
       ...info,
       exitCode: signal ? null : exitCode,
+      ...(signal ? { exitSignal: signalName(signal) } : {}),
       exitedAt: new Date().toISOString(),
     });
+    // Let the last bytes reach the clients before closing their sockets.
+    await new Promise((r) => setTimeout(r, 200));
+    for (const c of clients) c.end();
+    server.close();
+    rmSync(dir.consoleSocket, { force: true });
     process.exit(0);
   });
 }

@@ -1,6 +1,7 @@
 import type { BootMode, HowtoState } from "../boxes/box.ts";
 import { withBootWatchdog } from "../machine/boot-watchdog.ts";
-import { Machine } from "../machine/machine.ts";
+import { Machine, MachineNotRunningError } from "../machine/machine.ts";
+import { throwIfAborted } from "../util/abort.ts";
 
 export interface BootOptions {
   /** Restore this step snapshot before the guest runs. */
@@ -14,13 +15,15 @@ export interface BootOptions {
 /**
  * (Re)starts the box's machine in a boot mode: ends the machine this run holds and any machine an earlier
  * `nbxen up` left running in the same state dir, boots, optionally restores a snapshot, and logs in.
- * The one way steps and the runner start machines.
+ * The one way steps and the runner start machines; the machine lives in `state.machine`, which the run
+ * (HowtoSession) owns and stops. The run's signal (`state.ctx.signal`) is bound to the machine's console.
  */
 export async function bootMachine(
   state: HowtoState,
   mode: BootMode,
   opts: BootOptions = {},
 ): Promise<Machine> {
+  const signal = state.ctx.signal;
   const current = state.machine;
   state.machine = undefined;
   state.shell = undefined;
@@ -28,15 +31,24 @@ export async function bootMachine(
     if (opts.powerdownFirst) await current.powerdown({ timeoutMs: 120_000 });
     else await current.stop();
   }
+  let left: Machine | undefined;
   try {
-    const left = await Machine.attach(state.box.name, state.ctx.machineDir);
+    left = await Machine.attach(state.box.name, state.ctx.machineDir);
+  } catch (error) {
+    if (!(error instanceof MachineNotRunningError)) throw error;
+  }
+  if (left) {
+    // The session's run lock guarantees no other run owns it: it was detached by an earlier `nbxen up`.
     state.ctx.reporter.info(`stopping the ${state.box.name} machine an earlier \`nbxen up\` left running`);
     await left.stop();
-  } catch {
-    // nothing running there
   }
+  throwIfAborted(signal);
   const options = await state.box.machineOptions(state, mode);
-  const machine = await Machine.start({ ...options, resumeSnapshot: opts.snapshot });
+  const machine = await Machine.start({
+    ...options,
+    ...(opts.snapshot !== undefined ? { resumeSnapshot: opts.snapshot } : {}),
+    ...(signal ? { signal } : {}),
+  });
   state.machine = machine;
   state.bootMode = mode;
   if (opts.login !== false)

@@ -5,7 +5,7 @@ import type { HowtoCheck } from "./step.ts";
 export interface StepResult {
   step: string;
   title: string;
-  status: "passed" | "failed" | "resumed" | "not-run";
+  status: "passed" | "failed" | "interrupted" | "resumed" | "not-run";
   seconds: number;
   snapshot?: string;
   error?: string;
@@ -25,19 +25,22 @@ function xmlEscape(s: string): string {
 
 export function junitXml(suite: string, results: StepResult[]): string {
   const failures = results.filter((r) => r.status === "failed").length;
+  const errors = results.filter((r) => r.status === "interrupted").length;
   const skipped = results.filter((r) => r.status === "not-run").length;
   const time = results.reduce((s, r) => s + r.seconds, 0);
   const cases = results.map((r) => {
     const head = `  <testcase classname="${xmlEscape(suite)}" name="${xmlEscape(`${r.step}: ${r.title}`)}" time="${r.seconds.toFixed(3)}">`;
     if (r.status === "failed")
       return `${head}\n    <failure message="${xmlEscape((r.error ?? "").split("\n")[0] ?? "")}">${xmlEscape(r.error ?? "")}</failure>\n  </testcase>`;
+    if (r.status === "interrupted")
+      return `${head}\n    <error type="interrupted" message="${xmlEscape((r.error ?? "interrupted").split("\n")[0] ?? "")}">${xmlEscape(r.error ?? "")}</error>\n  </testcase>`;
     if (r.status === "not-run")
       return `${head}\n    <skipped message="not run: an earlier step failed or the run stopped before it"/>\n  </testcase>`;
     if (r.status === "resumed")
       return `${head}\n    <system-out>resumed from snapshot ${xmlEscape(r.snapshot ?? "")}</system-out>\n  </testcase>`;
     return `${head}</testcase>`;
   });
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="${xmlEscape(suite)}" tests="${results.length}" failures="${failures}" skipped="${skipped}" time="${time.toFixed(3)}">\n${cases.join("\n")}\n</testsuite>\n`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="${xmlEscape(suite)}" tests="${results.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${time.toFixed(3)}">\n${cases.join("\n")}\n</testsuite>\n`;
 }
 
 export function summaryTable(results: StepResult[], notes: string[] = []): string {

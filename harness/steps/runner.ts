@@ -1,26 +1,73 @@
 import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Box, BoxContext, BootMode, HowtoState } from "../boxes/box.ts";
-import { rm } from "node:fs/promises";
 import { tcgAfterKvmStall } from "../machine/accel.ts";
 import { findKvmStall, type KvmBootStalledError } from "../machine/boot-watchdog.ts";
-import { diskInfo } from "../machine/disk.ts";
+import { checkDisk, diskInfo } from "../machine/disk.ts";
+import { abortReason, anySignal, InterruptedError, raceAbort, throwIfAborted } from "../util/abort.ts";
 import { HarnessError, UsageError } from "../util/errors.ts";
 import { bootMachine } from "./boot.ts";
 import type { StepResult } from "./report.ts";
 import type { Step } from "./step.ts";
 
-/** A HOWTO step failed; its cleanup and the cleanups of the steps before it have run. */
+/** A HOWTO step failed; the run stops there (the later steps are not run). */
 export class StepFailedError extends HarnessError {
   constructor(
     readonly step: string,
     readonly title: string,
     cause: unknown,
+    /** What else went wrong at the same time, said first: QEMU's exit, when QEMU went away. */
+    readonly context?: string,
   ) {
-    super(`step ${step} (${title}) failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
-      cause,
-    });
+    super(
+      `step ${step} (${title}) failed: ${context ? `${context}\n` : ""}${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/** A step went past its time bound (Step.timeoutMs). */
+export class StepTimeoutError extends HarnessError {
+  constructor(
+    readonly step: string,
+    readonly timeoutMs: number,
+    readonly lastScreen: string | undefined,
+  ) {
+    super(
+      `step ${step} did not finish within its bound of ${(timeoutMs / 1000).toFixed(1)}s` +
+        (lastScreen !== undefined
+          ? `\nlast screen:\n${lastScreen
+              .split("\n")
+              .map((l) => `  | ${l}`)
+              .join("\n")}`
+          : ""),
+    );
+  }
+}
+
+/** The run was interrupted (Ctrl-C, SIGTERM) during a step, which is marked "interrupted" in the results. */
+export class StepInterruptedError extends InterruptedError {
+  constructor(
+    readonly step: string,
+    signalName: string,
+  ) {
+    super(signalName, `interrupted by ${signalName} during step ${step}`);
+  }
+}
+
+/** A snapshot or the disk holding it is damaged: it is not used, and the error says how to go on. */
+export class SnapshotUnusableError extends HarnessError {
+  constructor(
+    readonly disk: string,
+    readonly snapshot: string | undefined,
+    problem: string,
+  ) {
+    super(
+      `${snapshot ? `snapshot ${snapshot} in ` : ""}${disk} cannot be used: ${problem}\n` +
+        `Its step snapshots are not used again. To rebuild the machine: \`nbxen destroy\`, then \`nbxen up\` ` +
+        `(the artifact cache is kept).`,
+    );
   }
 }
 
@@ -32,9 +79,12 @@ interface SnapshotRecord {
 }
 
 /**
- * Runs a box's HOWTO steps in order (Packer's multistep): a failed step unwinds the cleanups of the steps
- * this run executed, in reverse, including its own. A passed step ends in a named VM snapshot, so a later
- * run resumes from the last good one (`--from STEP`, or automatically) instead of rebuilding.
+ * Runs a box's HOWTO steps in order. A passed step ends in a named VM snapshot, so a later run resumes
+ * from the last good one (`--from STEP`, or automatically) instead of rebuilding. A failed or interrupted
+ * step ends the run; the machine belongs to the run (HowtoSession), not to the steps.
+ *
+ * `ctx.signal` (Ctrl-C from the CLI) reaches every wait on the machine's console: bootMachine hands it to
+ * Machine.start, which binds it to the console. A step's time bound aborts the same way.
  */
 export class HowtoRunner {
   readonly state: HowtoState;
@@ -43,12 +93,14 @@ export class HowtoRunner {
   readonly notes: string[] = [];
   private readonly steps: Step<HowtoState>[];
   private next = 0;
-  private readonly ran: Step<HowtoState>[] = [];
+  /** Aborted by a step's time bound; joined with the caller's signal into ctx.signal. */
+  private readonly bound = new AbortController();
 
   constructor(
     readonly box: Box,
     ctx: BoxContext,
   ) {
+    ctx.signal = anySignal(ctx.signal, this.bound.signal);
     this.steps = box.steps();
     this.state = { ctx, box, bootMode: "install-media", checks: [] };
     this.results = this.steps.map((s) => ({ step: s.name, title: s.title, status: "not-run", seconds: 0 }));
@@ -91,13 +143,22 @@ export class HowtoRunner {
     await writeFile(this.snapshotsFile, JSON.stringify(records, null, 2) + "\n");
   }
 
-  /** The usable snapshots: recorded, made with this configuration, and present in the machine's disk. */
+  /**
+   * The usable snapshots: recorded, made with this configuration, and present in the machine's disk.
+   * A disk that qemu-img cannot read, or whose check finds corruption, has none: SnapshotUnusableError.
+   */
   async usableSnapshots(disk: string | undefined): Promise<SnapshotRecord[]> {
-    const inDisk = disk
-      ? new Set((await diskInfo(disk).catch(() => ({ snapshots: [] as string[] }))).snapshots)
-      : new Set<string>();
     const fp = this.fingerprint();
-    return (await this.readSnapshots()).filter((r) => r.fingerprint === fp && inDisk.has(r.step));
+    const recorded = (await this.readSnapshots()).filter((r) => r.fingerprint === fp);
+    if (!disk || recorded.length === 0) return [];
+    const problem = await checkDisk(disk);
+    if (problem) {
+      // Not reused by this run nor by the next one.
+      await this.writeSnapshots([]);
+      throw new SnapshotUnusableError(disk, undefined, problem);
+    }
+    const inDisk = new Set((await diskInfo(disk)).snapshots);
+    return recorded.filter((r) => inDisk.has(r.step));
   }
 
   /**
@@ -133,21 +194,32 @@ export class HowtoRunner {
     }
     const index = names.indexOf(resumeFrom.step);
     this.state.ctx.reporter.info(`resuming from snapshot ${resumeFrom.step} (made ${resumeFrom.createdAt})`);
+    const t0 = Date.now();
+    try {
+      await raceAbort(
+        bootMachine(this.state, resumeFrom.bootMode, { snapshot: resumeFrom.step }),
+        this.state.ctx.signal,
+      );
+    } catch (error) {
+      if (error instanceof InterruptedError) throw error;
+      const stall = this.fallbackFor(error);
+      if (stall) {
+        await this.fallBackToTcg(stall);
+        return;
+      }
+      // loadvm refused it (damaged snapshot data): never try it again.
+      if (error instanceof HarnessError && /loadvm/.test(error.message)) {
+        await this.writeSnapshots((await this.readSnapshots()).filter((r) => r.step !== resumeFrom.step));
+        throw new SnapshotUnusableError(opts.disk ?? "the machine's disk", resumeFrom.step, error.message);
+      }
+      throw error;
+    }
     for (let i = 0; i <= index; i++)
       this.results[i] = {
         ...this.results[i]!,
         status: "resumed",
         snapshot: i === index ? resumeFrom.step : undefined,
       };
-    const t0 = Date.now();
-    try {
-      await bootMachine(this.state, resumeFrom.bootMode, { snapshot: resumeFrom.step });
-    } catch (error) {
-      const stall = this.fallbackFor(error);
-      if (!stall) throw error;
-      await this.fallBackToTcg(stall);
-      return;
-    }
     this.results[index]!.seconds = (Date.now() - t0) / 1000;
     this.next = index + 1;
   }
@@ -178,7 +250,6 @@ export class HowtoRunner {
     this.results.forEach(
       (r, i) => (this.results[i] = { step: r.step, title: r.title, status: "not-run", seconds: 0 }),
     );
-    this.ran.length = 0;
     this.next = 0;
   }
 
@@ -204,9 +275,19 @@ export class HowtoRunner {
       const result = this.results[this.next]!;
       const t0 = Date.now();
       this.state.ctx.reporter.info(`[${this.next + 1}/${names.length}] ${step.name}: ${step.title}`);
-      this.ran.push(step);
+      let timer: NodeJS.Timeout | undefined;
+      if (step.timeoutMs !== undefined)
+        timer = setTimeout(
+          () =>
+            this.bound.abort(
+              new StepTimeoutError(step.name, step.timeoutMs!, this.state.machine?.console.screenText()),
+            ),
+          step.timeoutMs,
+        );
       try {
-        await step.run(this.state);
+        throwIfAborted(this.state.ctx.signal);
+        // Raced, so that work that does not watch the signal (a download) cannot hold the run.
+        await raceAbort(step.run(this.state), this.state.ctx.signal);
         if (step.snapshot !== false) {
           if (!this.state.machine)
             throw new HarnessError(`step ${step.name} ended without a running machine to snapshot`);
@@ -226,39 +307,37 @@ export class HowtoRunner {
         this.state.ctx.reporter.info(
           `[${this.next + 1}/${names.length}] ${step.name}: passed in ${result.seconds.toFixed(1)}s${result.snapshot ? `, snapshot ${result.snapshot}` : ""}`,
         );
-      } catch (error) {
+      } catch (caught) {
+        const signal = this.state.ctx.signal;
+        // Whatever the step saw (a console closed by Ctrl-C, say), the signal says why it ended.
+        const error = signal?.aborted ? abortReason(signal) : caught;
         const stall = this.fallbackFor(error);
         if (stall) {
-          await this.unwind();
           await this.fallBackToTcg(stall);
           this.next = -1; // the loop's increment starts the run again at the first step
           continue;
         }
-        result.status = "failed";
         result.seconds = (Date.now() - t0) / 1000;
-        result.error = error instanceof Error ? error.message : String(error);
-        this.state.ctx.reporter.info(
-          `[${this.next + 1}/${names.length}] ${step.name}: FAILED after ${result.seconds.toFixed(1)}s`,
-        );
-        await this.unwind();
         this.next = this.steps.length;
-        throw new StepFailedError(step.name, step.title, error);
-      }
-    }
-  }
-
-  /** Runs the cleanups of the steps this run executed, newest first; a cleanup failure is reported, not thrown. */
-  async unwind(): Promise<void> {
-    for (const step of this.ran.reverse()) {
-      if (!step.cleanup) continue;
-      try {
-        await step.cleanup(this.state);
-      } catch (error) {
-        this.state.ctx.reporter.warn(
-          `cleanup of ${step.name} failed: ${error instanceof Error ? error.message : String(error)}`,
+        if (error instanceof InterruptedError) {
+          result.status = "interrupted";
+          result.error = `${error.message} after ${result.seconds.toFixed(1)}s`;
+          this.state.ctx.reporter.info(
+            `[${names.indexOf(step.name) + 1}/${names.length}] ${step.name}: INTERRUPTED (${error.signalName}) after ${result.seconds.toFixed(1)}s`,
+          );
+          throw new StepInterruptedError(step.name, error.signalName);
+        }
+        const qemuGone = await this.state.machine?.exitReport();
+        const failure = new StepFailedError(step.name, step.title, error, qemuGone);
+        result.status = "failed";
+        result.error = failure.message.replace(/^step \S+ \([^)]*\) failed: /, "");
+        this.state.ctx.reporter.info(
+          `[${names.indexOf(step.name) + 1}/${names.length}] ${step.name}: FAILED after ${result.seconds.toFixed(1)}s`,
         );
+        throw failure;
+      } finally {
+        if (timer) clearTimeout(timer);
       }
     }
-    this.ran.length = 0;
   }
 }

@@ -1,7 +1,8 @@
 /**
- * HOWTO steps in the style of Packer's multistep: each step has `run` and an optional `cleanup`, shares a
- * typed state, and a failure unwinds the cleanups of the steps that ran (in reverse order, including the
- * step that failed). A step that passes may end in a named snapshot so later runs resume from it.
+ * HOWTO steps: each has `run`, shares a typed state, and a passed step may end in a named snapshot so
+ * later runs resume from it (openQA's milestones). There is no per-step cleanup: what a step starts lives
+ * in the shared state and belongs to the run (HowtoSession), which stops the machine when the run ends,
+ * fails or is interrupted, unless `nbxen up` hands it over to keep running.
  */
 
 /** How a HOWTO line fared in a run: the report HOWTO maintainers read. */
@@ -29,6 +30,10 @@ export interface Step<S> {
   readonly howto: readonly HowtoLine[];
   /** End the step in a snapshot named after it (default true). */
   readonly snapshot?: boolean;
+  /**
+   * The most the step may take, all waits included. Past it the step fails with a StepTimeoutError that
+   * shows the console's last screen, and every pending wait on the console ends at once.
+   */
+  readonly timeoutMs?: number;
   run(state: S): Promise<void>;
-  cleanup?(state: S): Promise<void>;
 }

@@ -13,6 +13,7 @@ export { acquireLock, LockTimeoutError, type FileLock } from "./lock.ts";
 export { LocalArtifactServer, QEMU_USER_NET_HOST, type ServedRequest } from "./server.ts";
 export {
   ArtifactStore,
+  CacheFullError,
   type ArtifactSpec,
   type ArtifactStoreOptions,
   type CachedArtifact,

@@ -2,7 +2,7 @@ import { constants } from "node:fs";
 import { access, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, posix, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
-import { UsageError } from "../../harness/util/errors.ts";
+import { HarnessError, UsageError } from "../../harness/util/errors.ts";
 import {
   ChecksumEntryMissingError,
   ChecksumMismatchError,
@@ -111,6 +111,31 @@ async function fsyncDirectory(path: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** The cache's file system is full: the download stopped and its partial file was removed. */
+export class CacheFullError extends HarnessError {
+  constructor(
+    readonly cacheDir: string,
+    readonly url: string,
+    readonly code: string,
+    cause: unknown,
+  ) {
+    super(
+      `no space left for the artifact cache ${cacheDir} (${code}) while downloading ${url}; ` +
+        `the partial file was removed. Free space there, or set cacheDir (NBXEN_CACHE_DIR) to a larger file system.`,
+      { cause },
+    );
+  }
+}
+
+/** ENOSPC or EDQUOT when the error (or one it was caused by) is a full file system. */
+function noSpaceCode(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOSPC" || code === "EDQUOT") return code;
+  }
+  return undefined;
 }
 
 export class ArtifactStore {
@@ -355,8 +380,27 @@ export class ArtifactStore {
     return this.toCached(meta, path, false);
   }
 
-  /** Fill `part` from the source and hash it. */
+  /**
+   * Fill `part` from the source and hash it. A full file system (ENOSPC, EDQUOT) ends it with a
+   * CacheFullError and the .part removed: it is what filled the disk, and resuming cannot help.
+   */
   private async transfer(
+    source: Source,
+    part: string,
+    algorithm: HashAlgorithm,
+    progress: (received: number, total: number | undefined, attempt: number) => void,
+  ): Promise<{ hex: string; size: number; resumedEarlierPart: boolean }> {
+    try {
+      return await this.transferOnce(source, part, algorithm, progress);
+    } catch (error) {
+      const code = noSpaceCode(error);
+      if (!code) throw error;
+      await rm(part, { force: true });
+      throw new CacheFullError(this.cacheDir, source.url, code, error);
+    }
+  }
+
+  private async transferOnce(
     source: Source,
     part: string,
     algorithm: HashAlgorithm,
