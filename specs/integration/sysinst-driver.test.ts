@@ -139,6 +139,8 @@ function startSim(dir: string, o: SimOptions): Sim {
 
 function answers(over: Partial<SysinstAnswers> & Pick<SysinstAnswers, "flavor" | "version">): SysinstAnswers {
   return {
+    // startSim attaches one virtio disk: NetBSD's ld0
+    targetDisk: "ld0",
     terminalType: "vt100",
     rootPassword: "Nbxen-test1",
     sets: "minimal",
