@@ -22,10 +22,10 @@ const hello = (v: string): MsgLine[] => [
   `NetBSD/amd64 ${v}`,
   "",
   "This menu-driven tool is designed to help you install NetBSD to a hard",
-  "disk, or upgrade an existing NetBSD system, with a minimum of work.",
+  "disk, or upgrade an existing NetBSD system, with a minimum of work. ",
   "In the following menus type the reference letter (a, b, c, ...) to",
-  "select an item, or type CTRL+N/CTRL+P to select the next/previous item.",
-  "The arrow keys and Page-up/Page-down may also work.",
+  "select an item, or type CTRL+N/CTRL+P to select the next/previous item. ",
+  "The arrow keys and Page-up/Page-down may also work. ",
   "Activate the current selection from the menu by typing the enter key.",
 ];
 
@@ -110,14 +110,14 @@ const PTNSIZES: MsgLine[] = [
 ];
 
 const FSPART: MsgLine[] = [
-  "We now have your BSD-disklabel partitions as:",
+  "We now have your BSD-disklabel partitions as: ",
   "This is your last chance to change them.",
   "",
   { table: "   Start MB   End MB  Size MB FS type    Newfs Mount Mount point" },
   { table: "   --------- --------- --------- ---------- ----- ----- -----------" },
 ];
 
-// disksetupdone as translations of that era end it (msgc output of a 6-era msg.mi.en, see README.md)
+// disksetupdone with the tail older catalogues (and translations) have: "Press <return> to proceed."
 const DISKSETUPDONE: MsgLine[] = [
   "Okay, the first part of the procedure is finished.  Sysinst has",
   "written a disklabel to the target disk, and newfs'ed and fsck'ed",
@@ -218,7 +218,7 @@ async function install(ctx: FlowContext): Promise<void> {
   let disk = disks[0]!;
   if (disks.length === 1) {
     await ui.hitEnter("one-disk", [
-      `I found only one disk, ${disk.name}.`,
+      `I found only one disk, ${disk.name}. `,
       "Therefore I assume you want to install NetBSD on it.",
     ]);
   } else {
@@ -316,8 +316,10 @@ async function install(ctx: FlowContext): Promise<void> {
     out.line("32, 374432, 748832, 1123232, 1497632, 1872032, 2246432, 2620832,");
   });
   await bootblocks(ctx, "Exit");
-  // install.c of the 6.x era: after the file systems, disksetupdone, then getchar(): no menu.
-  await ui.pressKey("disk-setup-done", DISKSETUPDONE);
+  // Older sysinst (install.c: msg_display(MSG_disksetupdone); getchar();), no menu: only with the
+  // disksetupdone-getchar scenario, since the 2012 sources nearest 6.x pass the message to
+  // get_and_unpack_sets, which does not show it (README.md, docs/netbsd-sysinst.md).
+  if (ui.has("disksetupdone-getchar")) await ui.pressKey("disk-setup-done", DISKSETUPDONE);
 
   const list = setsFor(version, record.sets);
   await ui.menu({
@@ -412,14 +414,14 @@ async function network(ctx: FlowContext): Promise<void> {
     [
       "The following are the values you entered.",
       "",
-      `DNS Domain:\t\t${domain}`,
-      `Host Name:\t\t${record.hostname}`,
-      `Primary Interface:\t${nic}`,
-      "Host IP:\t\t10.0.2.15",
-      "Netmask:\t\t255.255.255.0",
-      "IPv4 Nameserver:\t10.0.2.3",
-      "IPv4 Gateway:\t\t10.0.2.2",
-      "Media type:\t\tautoselect",
+      `DNS Domain:\t\t${domain} `,
+      `Host Name:\t\t${record.hostname} `,
+      `Primary Interface:\t${nic} `,
+      "Host IP:\t\t10.0.2.15 ",
+      "Netmask:\t\t255.255.255.0 ",
+      "IPv4 Nameserver:\t10.0.2.3 ",
+      "IPv4 Gateway:\t\t10.0.2.2 ",
+      "Media type:\t\tautoselect ",
     ],
     "yesno",
     "Are they OK?",

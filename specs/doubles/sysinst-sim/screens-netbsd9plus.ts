@@ -22,10 +22,10 @@ const hello = (v: string): MsgLine[] => [
   `NetBSD/amd64 ${v}`,
   "",
   "This menu-driven tool is designed to help you install NetBSD to a hard",
-  "disk, or upgrade an existing NetBSD system, with a minimum of work.",
+  "disk, or upgrade an existing NetBSD system, with a minimum of work. ",
   "In the following menus type the reference letter (a, b, c, ...) to",
-  "select an item, or type CTRL+N/CTRL+P to select the next/previous item.",
-  "The arrow keys and Page-up/Page-down may also work.",
+  "select an item, or type CTRL+N/CTRL+P to select the next/previous item. ",
+  "The arrow keys and Page-up/Page-down may also work. ",
   "Activate the current selection from the menu by typing the enter key.",
 ];
 const THANKS = ["Thank you for using NetBSD!"];
@@ -55,11 +55,11 @@ const INSTALLUSURE: MsgLine[] = [
 ];
 
 const ASK_DISK: MsgLine[] = [
-  "On which disk do you want to install NetBSD?",
-  "The most common disk types are:",
-  "\t- wd: SATA, ATA, or IDE",
-  "\t- sd: SCSI or removable USB disk",
-  "\t- ld: NVMe (e.g. M.2 card), SD/MMC card, or virtual disk",
+  "On which disk do you want to install NetBSD? ",
+  "The most common disk types are: ",
+  "\t- wd: SATA, ATA, or IDE ",
+  "\t- sd: SCSI or removable USB disk ",
+  "\t- ld: NVMe (e.g. M.2 card), SD/MMC card, or virtual disk ",
 ];
 
 const SELECT_PART_SCHEME: MsgLine[] = [
@@ -156,8 +156,8 @@ const extractcomplete = (v: string): MsgLine[] => [
 
 const FORCE_ROOTPW: MsgLine[] = [
   "The root password of the newly installed system has not yet been",
-  "initialized.",
-  "",
+  "initialized. ",
+  " ",
   "If you do not want to set a password, enter an empty line.",
 ];
 
@@ -196,7 +196,7 @@ const instcomplete = (v: string): MsgLine[] => [
 
 const MNTNETCONFIG: MsgLine[] = [
   "Is the network information you entered accurate for this machine",
-  "in regular operation and do you want it installed in /etc?",
+  "in regular operation and do you want it installed in /etc? ",
 ];
 
 /** Runs sysinst from the language menu until "Reboot the computer". */
@@ -384,8 +384,8 @@ async function chooseSetsCd(ctx: FlowContext): Promise<void> {
   const { ui, hw } = ctx;
   if (hw.cdroms.length < 2) {
     await ui.hitEnter("no-sets-cd", [
-      "Could not locate a CD medium in any drive with the distribution sets!",
-      "Enter the correct data manually, or insert a disk and retry.",
+      "Could not locate a CD medium in any drive with the distribution sets! ",
+      "Enter the correct data manually, or insert a disk and retry. ",
     ]);
     await ui.offPath("no CD with the sets");
   }
@@ -460,14 +460,15 @@ async function network(ctx: FlowContext): Promise<void> {
     [
       "The following are the values you entered.",
       "",
-      `DNS Domain:\t\t${domain}`,
-      `Host Name:\t\t${record.hostname}`,
-      "Nameserver:\t\t10.0.2.3",
-      `Primary Interface:\t${nic}`,
-      "Media type:\t\t",
-      "Host IP:\t\t10.0.2.15",
-      "Netmask:\t\t255.255.255.0",
-      "IPv4 Gateway:\t\t10.0.2.2",
+      // each value line ends in a space before its newline: msgc keeps those line breaks
+      `DNS Domain:\t\t${domain} `,
+      `Host Name:\t\t${record.hostname} `,
+      "Nameserver:\t\t10.0.2.3 ",
+      `Primary Interface:\t${nic} `,
+      "Media type:\t\t ",
+      "Host IP:\t\t10.0.2.15 ",
+      "Netmask:\t\t255.255.255.0 ",
+      "IPv4 Gateway:\t\t10.0.2.2 ",
     ],
     "yesno",
     "Are they OK?",
