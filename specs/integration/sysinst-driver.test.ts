@@ -11,7 +11,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Console, GuestShell, spawnPtyStream } from "../../harness/console/index.ts";
 import { BootLoaderError, bootFromMenu } from "../../harness/boxes/netbsd/bootloader.ts";
-import { runSysinst, UnknownScreenError, type SysinstAnswers } from "../../harness/boxes/netbsd/sysinst.ts";
+import {
+  runSysinst,
+  SysinstFailedError,
+  SysinstTimeoutError,
+  UnknownScreenError,
+  type SysinstAnswers,
+} from "../../harness/boxes/netbsd/sysinst.ts";
 import { QmpClient } from "../../harness/machine/qmp.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -139,6 +145,8 @@ function startSim(dir: string, o: SimOptions): Sim {
 
 function answers(over: Partial<SysinstAnswers> & Pick<SysinstAnswers, "flavor" | "version">): SysinstAnswers {
   return {
+    // startSim attaches one virtio disk: NetBSD's ld0
+    targetDisk: "ld0",
     terminalType: "vt100",
     rootPassword: "Nbxen-test1",
     sets: "minimal",
@@ -235,6 +243,8 @@ describe("sysinst driver against the sysinst simulator (test double)", function 
         "10.x without a random source shows the entropy menu",
       );
       assert.equal(sim.driverLog.filter((l) => l.includes("screen new-password")).length, 2);
+      // fspart, re-flowed by the double as msgc does, was still recognised
+      assert.ok(sim.driverLog.includes("screen partitions-last-chance"), sim.driverLog.join("\n"));
       const rec = installRecord(dir);
       assert.equal(rec.version, "10.1");
       assert.equal(rec.terminal, "vt100");
@@ -380,6 +390,93 @@ describe("sysinst driver against the sysinst simulator (test double)", function 
     assert.equal(err.lastKnown, "language");
     // Fails fast: long before the 60 s screen timeout.
     assert.ok(Date.now() - began < 30_000);
+  });
+
+  it("10.x: installs on the harness's disk when the disk menu lists a USB stick first", async () => {
+    const dir = newDir();
+    const sim = start(dir, { version: "10.1", boot: "install", scenario: "usb-disk-first", rng: true });
+    const log = (l: string) => sim.driverLog.push(l);
+    await diagnosed(sim, async () => {
+      await bootFromMenu(sim.console, { timeoutMs: 20_000, log, keyDelayMs: 5 });
+      await runSysinst(sim.console, answers({ flavor: "netbsd9plus", version: "10.1" }), { ...FAST, log });
+      // sd0 was item a; ld0, the disk the simulator was given, item b
+      assert.ok(
+        sim.driverLog.some((l) => /disk ld0: b \(ld0 \(/.test(l)),
+        sim.driverLog.join("\n"),
+      );
+      assert.equal(installRecord(dir).disk, "ld0");
+    });
+  });
+
+  it("fails naming the disk menu's entries when the target disk is not listed", async () => {
+    const dir = newDir();
+    const sim = start(dir, { version: "9.3", boot: "install", scenario: "usb-disk-first", rng: true });
+    const log = (l: string) => sim.driverLog.push(l);
+    await bootFromMenu(sim.console, { timeoutMs: 20_000, log, keyDelayMs: 5 });
+    const err = await runSysinst(
+      sim.console,
+      answers({ flavor: "netbsd9plus", version: "9.3", targetDisk: "wd0" }),
+      { ...FAST, log },
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SysinstFailedError, String(err));
+    assert.match(err.reason, /the target disk wd0 is not in the disk menu/);
+    assert.match(err.reason, /a: sd0 \(7\.5G, SanDisk Cruzer Blade\) \| b: ld0 \(8\.6G\) \| c: Extended/);
+    assert.match(err.screen, /Available disks/);
+    // nothing was chosen in that menu
+    assert.ok(!sim.driverLog.some((l) => /^ {2}disk \S+: [a-z] \(/.test(l)), sim.driverLog.join("\n"));
+    assert.ok(!simLog(dir).includes("disk-menu: activated"), simLog(dir));
+  });
+
+  it("6.1.5: picks the target among several disks, answers disksetupdone, outlasts a silent newfs", async () => {
+    const dir = newDir();
+    const sim = start(dir, {
+      version: "6.1.5",
+      boot: "install",
+      scenario: "usb-disk-first,disksetupdone-getchar",
+      env: { NBXEN_SIM_SILENT_MS: "3000" },
+    });
+    const log = (l: string) => sim.driverLog.push(l);
+    await diagnosed(sim, async () => {
+      await bootFromMenu(sim.console, { timeoutMs: 20_000, log, keyDelayMs: 5 });
+      await runSysinst(sim.console, answers({ flavor: "netbsd6", version: "6.1.5" }), {
+        ...FAST,
+        screenTimeoutMs: 1500, // newfs is silent for twice that
+        log,
+      });
+      assert.equal(installRecord(dir).disk, "ld0");
+      assert.ok(sim.driverLog.includes("screen disk-menu"));
+      assert.ok(sim.driverLog.includes("screen disk-setup-done"), sim.driverLog.join("\n"));
+      assert.ok(simLog(dir).includes("silent for 3000 ms"));
+    });
+  });
+
+  it("stops a command silent for longer than its bound, showing the status window", async () => {
+    const dir = newDir();
+    const sim = start(dir, {
+      version: "10.1",
+      boot: "install",
+      rng: true,
+      env: { NBXEN_SIM_SILENT_MS: "600000" },
+    });
+    const log = (l: string) => sim.driverLog.push(l);
+    await bootFromMenu(sim.console, { timeoutMs: 20_000, log, keyDelayMs: 5 });
+    const err = await runSysinst(sim.console, answers({ flavor: "netbsd9plus", version: "10.1" }), {
+      ...FAST,
+      screenTimeoutMs: 1500,
+      silenceTimeoutMs: 4000,
+      log,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SysinstTimeoutError, String(err));
+    assert.equal(err.timeoutMs, 4000);
+    assert.equal(err.lastKnown, "last-chance");
+    assert.match(err.message, /\/sbin\/newfs .*showed no output and no progress within 4\.0s/);
+    assert.match(err.screen, /Status: Running/);
   });
 
   it("reports a missing boot menu entry with the entries it saw", async () => {

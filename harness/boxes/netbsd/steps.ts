@@ -26,6 +26,7 @@ import {
 } from "./dom0-commands.ts";
 import { fetchRelease, fetchXenPackages, NETBSD_ROOT_PASSWORD, NETBSD_TYPING } from "./box.ts";
 import { runSysinst } from "./sysinst.ts";
+import { netbsdDiskName } from "./sysinst/disk-name.ts";
 
 const SERIAL_BAUD = 9600;
 const XEN_BANNER = /\(XEN\) Xen version (\d+\.\d+)/;
@@ -84,6 +85,8 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
     async run(state) {
       await fetchRelease(state.ctx.store, rel);
       const machine = await bootMachine(state, "install-media", { login: false });
+      // The disk the box attaches (its spec in disk mode creates nothing), by its NetBSD name.
+      const targetDisk = netbsdDiskName((await state.box.machineOptions(state, "disk")).disks);
       await bootFromMenu(machine.console, {
         timeoutMs: 300_000,
         keyDelayMs: NETBSD_TYPING.keyDelayMs,
@@ -94,6 +97,7 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
         {
           flavor: rel.sysinstFlavor,
           version: rel.version,
+          targetDisk,
           terminalType: "vt100",
           rootPassword: NETBSD_ROOT_PASSWORD,
           sets: rel.sysinstDistribution === "minimal" ? "minimal" : "custom",

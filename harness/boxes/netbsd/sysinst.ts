@@ -16,8 +16,13 @@ export type { SysinstAnswers, SysinstFlavor } from "./sysinst/types.ts";
 
 export interface RunSysinstOptions {
   log?: (line: string) => void;
-  /** Longest wait for the next screen after an answer, or between two signs of progress. Default 120 s. */
+  /** Longest time without any change on the console (after an answer, between two signs of progress). Default 120 s. */
   screenTimeoutMs?: number;
+  /**
+   * Longest silence of a command under run_program's "Status: Running" (newfs, MAKEDEV all, a big set
+   * under TCG print nothing for minutes): it replaces screenTimeoutMs there. Default 30 min.
+   */
+  silenceTimeoutMs?: number;
   /** Cap on one stretch of progress screens (set extraction), however much it progresses. Default 3 h. */
   extractTimeoutMs?: number;
   /** How long the screen must stay unchanged before it is read. Default 600 ms. */
@@ -56,6 +61,7 @@ export async function runSysinst(
 ): Promise<void> {
   const log = opts.log ?? (() => undefined);
   const screenTimeoutMs = opts.screenTimeoutMs ?? 120_000;
+  const silenceTimeoutMs = Math.max(opts.silenceTimeoutMs ?? 30 * 60_000, screenTimeoutMs);
   const extractTimeoutMs = opts.extractTimeoutMs ?? 3 * 3600_000;
   const settleMs = opts.settleMs ?? 600;
   const unknownScreenMs = Math.max(opts.unknownScreenMs ?? 5000, settleMs);
@@ -65,10 +71,9 @@ export async function runSysinst(
   let raw = console.screenText();
   let current = viewOf(raw);
   let changedAt = Date.now();
-  let deadline = changedAt + screenTimeoutMs;
   let progressSince: number | undefined;
   let answered: string | undefined;
-  let answeredAt = 0;
+  let answeredAt = Date.now();
   let repaintNoted = 0;
   let lastKnown: string | undefined;
   let lastLogged: string | undefined;
@@ -112,7 +117,6 @@ export async function runSysinst(
     if (known && (known.kind === "progress" || known.kind === "wait") && changedAt === now) {
       // Something moves: boot messages, a progress bar, the next set. That is progress, within a cap.
       progressSince ??= now;
-      deadline = now + screenTimeoutMs;
       if (known.kind === "progress" && now - progressSince > extractTimeoutMs) {
         throw new SysinstTimeoutError({
           screen: current.text,
@@ -124,12 +128,21 @@ export async function runSysinst(
     } else if (known && known.kind === "act") {
       progressSince = undefined;
     }
-    if (now > deadline) {
+    // Any change on the console, or an answer typed, restarts the clock; a command still running
+    // may be silent for longer (its own bound).
+    const running = known?.id === "running" && /Status:\s*Running\b/.test(current.flat);
+    const limit = running ? silenceTimeoutMs : screenTimeoutMs;
+    if (now - Math.max(changedAt, answeredAt) > limit) {
+      const command = /Command:\s*(.*)$/m.exec(current.text)?.[1]?.trim();
       throw new SysinstTimeoutError({
         screen: current.text,
         ...(lastKnown !== undefined ? { lastKnown } : {}),
-        timeoutMs: screenTimeoutMs,
-        what: known ? `no change after "${known.id}"` : "no known screen appeared",
+        timeoutMs: limit,
+        what: running
+          ? `the command sysinst runs (${command ?? "?"}) showed no output and no progress`
+          : known
+            ? `no change after "${known.id}"`
+            : "no known screen appeared",
       });
     }
     if (now - changedAt < settleMs) continue;
@@ -170,7 +183,6 @@ export async function runSysinst(
     await known.act!(ctx, current);
     answered = signature;
     answeredAt = Date.now();
-    deadline = answeredAt + screenTimeoutMs;
     if (state.rebootChosen) {
       log("sysinst: reboot chosen");
       return;

@@ -22,9 +22,15 @@ export interface UiItem {
   ok?: boolean;
 }
 
+/**
+ * A message as msgc's catalogue holds it, one entry per source line (joined with newlines, auto-filled
+ * like msg_display), or a `{ table }` line written as it is (msg_table_add: no auto-fill).
+ */
+export type MsgLine = string | { table: string };
+
 export interface MenuSpec {
   id: string;
-  msg?: string[];
+  msg?: MsgLine[];
   title?: string;
   items: UiItem[];
   /** The exit item; it gets the letter x. */
@@ -135,15 +141,32 @@ export class SysinstUi {
     }
   }
 
-  async hitEnter(id: string, msg: string[]): Promise<void> {
+  async hitEnter(id: string, msg: MsgLine[]): Promise<void> {
     await this.menu({ id, msg, items: [{ label: "Hit enter to continue", ok: true }], noShortcut: true });
   }
 
   /** sysinst's yes/no questions: `noyes` lists No first (ask_noyes), `yesno` Yes first (ask_yesno). */
-  async yes(id: string, msg: string[], order: "noyes" | "yesno", title = "Yes or no?"): Promise<void> {
+  async yes(id: string, msg: MsgLine[], order: "noyes" | "yesno", title = "Yes or no?"): Promise<void> {
     const yes = { label: "Yes", ok: true };
     const no = { label: "No" };
     await this.menu({ id, msg, title, items: order === "noyes" ? [no, yes] : [yes, no] });
+  }
+
+  /**
+   * msg_display() then getchar(): the message alone, no menu, any key goes on (NetBSD 6's
+   * install.c after newfs: disksetupdone).
+   */
+  async pressKey(id: string, msg: MsgLine[]): Promise<string> {
+    const { rows, cols } = this.tty;
+    let out = CLEAR;
+    renderMessage(msg, cols - 2).forEach((l, i) => {
+      if (i < rows - 1) out += cup(1 + i, 1) + l;
+    });
+    this.tty.write(out);
+    this.log(`screen ${id}: (waits for a key)`);
+    const k = await this.tty.key();
+    this.log(`  ${id}: key ${JSON.stringify(k)}`);
+    return k;
   }
 
   /** A line prompt in libmsg's style, "Label [default]: ". Returns the answer or the default. */
@@ -171,11 +194,12 @@ export class SysinstUi {
   async run(
     command: string,
     body: (out: OutputWindow) => Promise<void>,
-    opts: { keepScreen?: string[] } = {},
+    opts: { keepScreen?: MsgLine[] } = {},
   ): Promise<void> {
     this.tty.write(CLEAR);
-    const top = opts.keepScreen?.length ?? 0;
-    opts.keepScreen?.forEach((l, i) => this.tty.write(cup(i, 1) + l));
+    const kept = renderMessage(opts.keepScreen ?? [], this.tty.cols - 2);
+    const top = kept.length;
+    kept.forEach((l, i) => this.tty.write(cup(i, 1) + l));
     this.tty.write(cup(top, 0) + " Status: Running" + EL);
     this.tty.write(cup(top + 1, 0) + "Command: " + command + EL);
     this.tty.write(cup(top + 2, 0) + ACS("q".repeat(this.tty.cols)));
@@ -221,9 +245,8 @@ export class SysinstUi {
   private drawMenu(spec: MenuSpec, count: number, text: (i: number) => string, cur: number): Box {
     const { rows, cols } = this.tty;
     let out = spec.overlay ? "" : CLEAR;
-    const msg = spec.overlay
-      ? []
-      : (spec.msg ?? []).flatMap((l) => wrap(l.replace(/\t/g, "        "), cols - 2));
+    // sysinst's message window: newwin(maxy - 2, maxx - 2, 1, 1) (usr.sbin/sysinst/main.c)
+    const msg = spec.overlay ? [] : renderMessage(spec.msg ?? [], cols - 2);
     msg.forEach((l, i) => {
       if (i < rows - 1) out += cup(1 + i, 1) + l;
     });
@@ -304,16 +327,105 @@ function centre(text: string, width: number): string {
   return (" ".repeat(left) + text).padEnd(width).slice(0, width);
 }
 
-function wrap(line: string, width: number): string[] {
-  if (line.length <= width) return [line];
-  const out: string[] = [];
-  let rest = line;
-  while (rest.length > width) {
-    let cut = rest.lastIndexOf(" ", width);
-    if (cut <= 0) cut = width;
-    out.push(rest.slice(0, cut));
-    rest = rest.slice(cut).replace(/^ /, "");
+/**
+ * The message window's text as msgc's auto-fill draws it (usr.bin/msgc/msg_sys.def, _msg_vprintf with
+ * auto_fill set): words are re-flowed; a newline after a word counts as a space; a newline after a
+ * space (or after another newline) breaks the line, and a second newline in a row leaves a blank line;
+ * a tab after a newline starts a new line indented to the next tab stop; two spaces follow a word
+ * ending in '.', '?' or '!', one follows any other word, at most; a word moves to the next line when
+ * column + spaces + length reaches the window width, unless it is a third of the width or longer.
+ * `{ table }` lines are written as they are (msg_table_add: no auto-fill).
+ */
+export function renderMessage(parts: readonly MsgLine[], width: number): string[] {
+  const lines: string[] = [""];
+  const col = (): number => lines[lines.length - 1]!.length;
+  const put = (text: string): void => {
+    lines[lines.length - 1] += text;
+  };
+  const newline = (): void => {
+    lines.push("");
+  };
+  // curses wraps a too-long word at the window's edge, character by character
+  const putWrapped = (text: string): void => {
+    for (const ch of text) {
+      if (col() >= width) newline();
+      put(ch);
+    }
+  };
+  let iNl = false;
+  let iSpace = false;
+  let oPunct = false;
+  let oSpace = true;
+  const autofill = (text: string): void => {
+    for (let i = 0; i < text.length;) {
+      const c = text[i]!;
+      if (c === "\n") {
+        if (iNl || iSpace) {
+          if (col() !== 0) newline();
+          if (iNl) newline();
+          oPunct = false;
+          oSpace = true;
+        }
+        iSpace = true;
+        iNl = true;
+        i++;
+        continue;
+      }
+      if (c === "\t") {
+        if (iNl && col() !== 0) newline();
+        put(" ".repeat(8 - (col() % 8)));
+        iNl = false;
+        iSpace = true;
+        oPunct = false;
+        oSpace = true;
+        i++;
+        continue;
+      }
+      iNl = false;
+      if (/\s/.test(c)) {
+        iSpace = true;
+        i++;
+        continue;
+      }
+      iSpace = false;
+      let j = i;
+      while (j < text.length && !/\s/.test(text[j]!)) j++;
+      const word = text.slice(i, j);
+      let spaces = oSpace ? 0 : oPunct ? 2 : 1;
+      if (col() + spaces + word.length >= width && word.length < width / 3) {
+        newline();
+        spaces = 0;
+      }
+      putWrapped(" ".repeat(spaces) + word);
+      oPunct = /[.?!]$/.test(word);
+      oSpace = false;
+      i = j;
+    }
+    if (iNl) {
+      if (col() !== 0) newline();
+      oPunct = false;
+      oSpace = true;
+    }
+  };
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length > 0) autofill(pending.join("\n") + "\n");
+    pending = [];
+  };
+  for (const p of parts) {
+    if (typeof p === "string") {
+      pending.push(p);
+      continue;
+    }
+    flush();
+    if (col() !== 0) newline();
+    put(p.table);
+    newline();
+    iNl = iSpace = true;
+    oPunct = false;
+    oSpace = true;
   }
-  out.push(rest);
-  return out;
+  flush();
+  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  return lines;
 }

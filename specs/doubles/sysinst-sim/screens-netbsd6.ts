@@ -4,26 +4,28 @@
  * the files, their revisions, and which 6.x details could not be checked against the 6.1.5 files).
  * The order differs from 9.x/10.x: the distribution is chosen before the disk is partitioned.
  */
-import type { UiItem } from "./curses.ts";
+import type { MsgLine, UiItem } from "./curses.ts";
 import {
   bootblocks,
   configMenu,
   extractSets,
+  listedDisks,
   passwd,
+  silence,
   setsFor,
   unknownScreen,
   type ConfigItem,
   type FlowContext,
 } from "./sysinst-common.ts";
 
-const hello = (v: string): string[] => [
+const hello = (v: string): MsgLine[] => [
   `NetBSD/amd64 ${v}`,
   "",
   "This menu-driven tool is designed to help you install NetBSD to a hard",
-  "disk, or upgrade an existing NetBSD system, with a minimum of work.",
+  "disk, or upgrade an existing NetBSD system, with a minimum of work. ",
   "In the following menus type the reference letter (a, b, c, ...) to",
-  "select an item, or type CTRL+N/CTRL+P to select the next/previous item.",
-  "The arrow keys and Page-up/Page-down may also work.",
+  "select an item, or type CTRL+N/CTRL+P to select the next/previous item. ",
+  "The arrow keys and Page-up/Page-down may also work. ",
   "Activate the current selection from the menu by typing the enter key.",
 ];
 
@@ -35,7 +37,7 @@ const LANGUAGES: UiItem[] = [
   { label: "Komunikaty instalacyjne w jezyku polskim" },
 ];
 
-const INSTALLUSURE = [
+const INSTALLUSURE: MsgLine[] = [
   "You have chosen to install NetBSD on your hard disk.  This will change",
   "information on your hard disk.  You should have made a full backup",
   "before this procedure!  This procedure will do the following things:",
@@ -50,7 +52,7 @@ const INSTALLUSURE = [
   "Shall we continue?",
 ];
 
-const DISTSET = [
+const DISTSET: MsgLine[] = [
   "The NetBSD distribution is broken into a collection of distribution",
   "sets.  There are some basic sets that are needed by all installations",
   "and there are some other sets that are not needed by all installations.",
@@ -58,12 +60,14 @@ const DISTSET = [
   "(Full installation) or you select from the optional distribution sets.",
 ];
 
-const onebiosmatch = (sectors: number): string[] => [
+const onebiosmatch = (sectors: number): MsgLine[] => [
   "This disk matches the following BIOS disk:",
   "",
-  "BIOS # cylinders heads sectors total sectors  GB",
-  "------ --------- ----- ------- ------------- ---",
-  `  0x80      1023   255      63 ${String(sectors).padStart(13)} ${String(Math.round((sectors * 512) / 2 ** 30)).padStart(3)}`,
+  { table: "BIOS # cylinders heads sectors total sectors  GB" },
+  { table: "------ --------- ----- ------- ------------- ---" },
+  {
+    table: `  0x80      1023   255      63 ${String(sectors).padStart(13)} ${String(Math.round((sectors * 512) / 2 ** 30)).padStart(3)}`,
+  },
   "",
   "Note: since sysinst was able to uniquely match the disk you chose with a disk",
   "known to the BIOS, the values displayed above are very likely correct, and",
@@ -73,13 +77,13 @@ const onebiosmatch = (sectors: number): string[] => [
   "values.",
 ];
 
-const INSTALLMBR = [
+const INSTALLMBR: MsgLine[] = [
   "The bootcode in the Master Boot Record does not appear to be valid.",
   "",
   "Do you want to install the NetBSD bootcode?",
 ];
 
-const layout = (mb: number): string[] => [
+const layout = (mb: number): MsgLine[] => [
   "NetBSD uses a BSD disklabel to carve up the NetBSD portion of the disk",
   "into multiple BSD partitions.  You must now set up your BSD disklabel.",
   "",
@@ -94,7 +98,7 @@ const layout = (mb: number): string[] => [
   "at least 700 Megabytes if the X sets are included.",
 ];
 
-const PTNSIZES = [
+const PTNSIZES: MsgLine[] = [
   "You can now change the sizes for the system partitions.  The default is",
   "to allocate all the space to the root file system, however you may wish",
   "to have separate /usr (additional system files), /var (log files etc)",
@@ -102,18 +106,28 @@ const PTNSIZES = [
   "",
   "Free space will be added to the partition marked with a '+'.",
   "",
-  "       MB         Cylinders   Sectors   Filesystem",
+  { table: "       MB         Cylinders   Sectors   Filesystem" },
 ];
 
-const FSPART = [
-  "We now have your BSD-disklabel partitions as:",
+const FSPART: MsgLine[] = [
+  "We now have your BSD-disklabel partitions as: ",
   "This is your last chance to change them.",
   "",
-  "   Start MB   End MB  Size MB FS type    Newfs Mount Mount point",
-  "   --------- --------- --------- ---------- ----- ----- -----------",
+  { table: "   Start MB   End MB  Size MB FS type    Newfs Mount Mount point" },
+  { table: "   --------- --------- --------- ---------- ----- ----- -----------" },
 ];
 
-const lastchance = (disk: string): string[] => [
+// disksetupdone with the tail older catalogues (and translations) have: "Press <return> to proceed."
+const DISKSETUPDONE: MsgLine[] = [
+  "Okay, the first part of the procedure is finished.  Sysinst has",
+  "written a disklabel to the target disk, and newfs'ed and fsck'ed",
+  "the new partitions you specified for the target disk.",
+  "",
+  "The next step is to fetch and unpack the distribution filesets.",
+  "Press <return> to proceed.",
+];
+
+const lastchance = (disk: string): MsgLine[] => [
   `Ok, we are now ready to install NetBSD on your hard disk (${disk}).  Nothing has been`,
   "written yet.  This is your last chance to quit this process before anything",
   "gets changed.",
@@ -121,7 +135,7 @@ const lastchance = (disk: string): string[] => [
   "Shall we continue?",
 ];
 
-const distmedium = (selected: number, next: string): string[] => [
+const distmedium = (selected: number, next: string): MsgLine[] => [
   "Your disk is now ready for installing the kernel and the distribution",
   "sets.  As noted in your INSTALL notes, you have several options.  For",
   "ftp or nfs, you must be connected to a network with access to the proper",
@@ -130,19 +144,19 @@ const distmedium = (selected: number, next: string): string[] => [
   `Sets selected ${selected}, processed 0, Next set ${next}.`,
 ];
 
-const extractcomplete = (v: string): string[] => [
+const extractcomplete = (v: string): MsgLine[] => [
   `The extraction of the selected sets for NetBSD-${v} is complete.`,
   "The system is now able to boot from the selected harddisk. To complete",
   "the installation, sysinst will give you the opportunity to configure",
   "some essential things first.",
 ];
 
-const ROOTPW = [
+const ROOTPW: MsgLine[] = [
   "The root password of the newly installed system has not yet been initialized,",
   "and is thus empty.  Do you want to set a root password for the system now?",
 ];
 
-const instcomplete = (v: string): string[] => [
+const instcomplete = (v: string): MsgLine[] => [
   `The installation of NetBSD-${v} is now complete.  The system`,
   "should boot from hard disk.  Follow the instructions in the INSTALL",
   "document about final configuration of your system.  The afterboot(8)",
@@ -153,7 +167,7 @@ const instcomplete = (v: string): string[] => [
   "/etc/defaults/rc.conf for the default values.",
 ];
 
-const MNTNETCONFIG = [
+const MNTNETCONFIG: MsgLine[] = [
   "Is the network information you entered accurate for this machine",
   "in regular operation and do you want it installed in /etc?",
 ];
@@ -200,10 +214,11 @@ async function install(ctx: FlowContext): Promise<void> {
   const { ui, hw, record, version } = ctx;
   await ui.yes("install-confirm", INSTALLUSURE, "noyes", "yes or no?");
 
-  let disk = hw.disks[0]!;
-  if (hw.disks.length === 1) {
+  const disks = listedDisks(ctx);
+  let disk = disks[0]!;
+  if (disks.length === 1) {
     await ui.hitEnter("one-disk", [
-      `I found only one disk, ${disk.name}.`,
+      `I found only one disk, ${disk.name}. `,
       "Therefore I assume you want to install NetBSD on it.",
     ]);
   } else {
@@ -211,9 +226,9 @@ async function install(ctx: FlowContext): Promise<void> {
       id: "disk-menu",
       msg: ["On which disk do you want to install NetBSD?"],
       title: "Available disks",
-      items: hw.disks.map((x) => ({ label: x.name, ok: true })),
+      items: disks.map((x) => ({ label: x.name, ok: true })),
     });
-    disk = hw.disks[d.index]!;
+    disk = disks[d.index]!;
   }
   record.disk = disk.name;
   record.scheme = "mbr";
@@ -292,6 +307,7 @@ async function install(ctx: FlowContext): Promise<void> {
   await ui.yes("last-chance", lastchance(disk.name), "noyes", "yes or no?");
 
   await ui.run(`/sbin/newfs -V2 /dev/r${disk.name}a`, async (out) => {
+    await silence(ui);
     out.line(`/dev/r${disk.name}a: 7677.0MB (15724544 sectors) block size 16384, fragment size 2048`);
     await ui.tty.sleep(400);
     out.line("\tusing 42 cylinder groups of 182.81MB, 11700 blks, 23296 inodes.");
@@ -300,6 +316,10 @@ async function install(ctx: FlowContext): Promise<void> {
     out.line("32, 374432, 748832, 1123232, 1497632, 1872032, 2246432, 2620832,");
   });
   await bootblocks(ctx, "Exit");
+  // Older sysinst (install.c: msg_display(MSG_disksetupdone); getchar();), no menu: only with the
+  // disksetupdone-getchar scenario, since the 2012 sources nearest 6.x pass the message to
+  // get_and_unpack_sets, which does not show it (README.md, docs/netbsd-sysinst.md).
+  if (ui.has("disksetupdone-getchar")) await ui.pressKey("disk-setup-done", DISKSETUPDONE);
 
   const list = setsFor(version, record.sets);
   await ui.menu({
@@ -394,14 +414,14 @@ async function network(ctx: FlowContext): Promise<void> {
     [
       "The following are the values you entered.",
       "",
-      `DNS Domain:\t\t${domain}`,
-      `Host Name:\t\t${record.hostname}`,
-      `Primary Interface:\t${nic}`,
-      "Host IP:\t\t10.0.2.15",
-      "Netmask:\t\t255.255.255.0",
-      "IPv4 Nameserver:\t10.0.2.3",
-      "IPv4 Gateway:\t\t10.0.2.2",
-      "Media type:\t\tautoselect",
+      `DNS Domain:\t\t${domain} `,
+      `Host Name:\t\t${record.hostname} `,
+      `Primary Interface:\t${nic} `,
+      "Host IP:\t\t10.0.2.15 ",
+      "Netmask:\t\t255.255.255.0 ",
+      "IPv4 Nameserver:\t10.0.2.3 ",
+      "IPv4 Gateway:\t\t10.0.2.2 ",
+      "Media type:\t\tautoselect ",
     ],
     "yesno",
     "Are they OK?",

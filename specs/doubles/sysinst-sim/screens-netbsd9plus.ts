@@ -3,12 +3,14 @@
  * install over a serial console takes. Message texts come from NetBSD's sources (see README.md for
  * files and revisions); `$n`/`%s` parameters are filled in the way sysinst fills them.
  */
-import type { UiItem } from "./curses.ts";
+import type { MsgLine, UiItem } from "./curses.ts";
 import {
   bootblocks,
   configMenu,
   extractSets,
+  listedDisks,
   passwd,
+  silence,
   setsFor,
   unknownScreen,
   type ConfigItem,
@@ -16,14 +18,14 @@ import {
 } from "./sysinst-common.ts";
 
 // msg.mi.en: hello, thanks
-const hello = (v: string): string[] => [
+const hello = (v: string): MsgLine[] => [
   `NetBSD/amd64 ${v}`,
   "",
   "This menu-driven tool is designed to help you install NetBSD to a hard",
-  "disk, or upgrade an existing NetBSD system, with a minimum of work.",
+  "disk, or upgrade an existing NetBSD system, with a minimum of work. ",
   "In the following menus type the reference letter (a, b, c, ...) to",
-  "select an item, or type CTRL+N/CTRL+P to select the next/previous item.",
-  "The arrow keys and Page-up/Page-down may also work.",
+  "select an item, or type CTRL+N/CTRL+P to select the next/previous item. ",
+  "The arrow keys and Page-up/Page-down may also work. ",
   "Activate the current selection from the menu by typing the enter key.",
 ];
 const THANKS = ["Thank you for using NetBSD!"];
@@ -37,7 +39,7 @@ const LANGUAGES: UiItem[] = [
   { label: "Komunikaty instalacyjne w jezyku polskim" },
 ];
 
-const INSTALLUSURE = [
+const INSTALLUSURE: MsgLine[] = [
   "You have chosen to install NetBSD on your hard disk.  This will change",
   "information on your hard disk.  You should have made a full backup",
   "before this procedure!  This procedure will do the following things:",
@@ -52,25 +54,27 @@ const INSTALLUSURE = [
   "Shall we continue?",
 ];
 
-const ASK_DISK = [
-  "On which disk do you want to install NetBSD?",
-  "The most common disk types are:",
-  "\t- wd: SATA, ATA, or IDE",
-  "\t- sd: SCSI or removable USB disk",
-  "\t- ld: NVMe (e.g. M.2 card), SD/MMC card, or virtual disk",
+const ASK_DISK: MsgLine[] = [
+  "On which disk do you want to install NetBSD? ",
+  "The most common disk types are: ",
+  "\t- wd: SATA, ATA, or IDE ",
+  "\t- sd: SCSI or removable USB disk ",
+  "\t- ld: NVMe (e.g. M.2 card), SD/MMC card, or virtual disk ",
 ];
 
-const SELECT_PART_SCHEME = [
+const SELECT_PART_SCHEME: MsgLine[] = [
   "The disk seems not to have been partitioned before. Please select",
   "a partitioning scheme from the available options below.",
 ];
 
-const onebiosmatch = (sectors: number): string[] => [
+const onebiosmatch = (sectors: number): MsgLine[] => [
   "This disk matches the following BIOS disk:",
   "",
-  "BIOS # cylinders heads sectors total sectors   GB",
-  "------ --------- ----- ------- ------------- ----",
-  `  0x80      1023   255      63 ${String(sectors).padStart(13)} ${String(Math.round((sectors * 512) / 2 ** 30)).padStart(4)}`,
+  { table: "BIOS # cylinders heads sectors total sectors   GB" },
+  { table: "------ --------- ----- ------- ------------- ----" },
+  {
+    table: `  0x80      1023   255      63 ${String(sectors).padStart(13)} ${String(Math.round((sectors * 512) / 2 ** 30)).padStart(4)}`,
+  },
   "",
   "Note: since sysinst was able to uniquely match the disk you chose with a disk",
   "known to the BIOS, the values displayed above are very likely correct, and",
@@ -80,7 +84,7 @@ const onebiosmatch = (sectors: number): string[] => [
   "values.",
 ];
 
-const fullpart = (disk: string): string[] => [
+const fullpart = (disk: string): MsgLine[] => [
   `We are now going to install NetBSD on the disk ${disk}.`,
   "",
   "NetBSD requires a single partition in the disk's Master Boot Record (MBR)",
@@ -98,7 +102,7 @@ const fullpart = (disk: string): string[] => [
   "Allow at least 15G if you want to build NetBSD itself.",
 ];
 
-const layout = (disk: string, size: string): string[] => [
+const layout = (disk: string, size: string): MsgLine[] => [
   "You can use a simple editor to set the sizes of the NetBSD partitions,",
   "or apply the default partition sizes and contents.",
   "",
@@ -111,14 +115,14 @@ const layout = (disk: string, size: string): string[] => [
   "at least 2.4G if the X sets are included.",
 ];
 
-const fspart = (disk: string, scheme: string, size: string): string[] => [
+const fspart = (disk: string, scheme: string, size: string): MsgLine[] => [
   `We now have your ${scheme} partitions for ${disk} below.`,
   "This is your last chance to change them.",
   "",
   `Flags: (I)nstall, (N)ewfs, (B)ootable.   Total size: ${size}, free: 0`,
 ];
 
-const lastchance = (disk: string): string[] => [
+const lastchance = (disk: string): MsgLine[] => [
   `Ok, we are now ready to install NetBSD on your hard disk (${disk}).  Nothing has been`,
   "written yet.  This is your last chance to quit this process before anything",
   "gets changed.",
@@ -126,7 +130,7 @@ const lastchance = (disk: string): string[] => [
   "Shall we continue?",
 ];
 
-const DISTSET = [
+const DISTSET: MsgLine[] = [
   "The NetBSD distribution is broken into a collection of distribution",
   "sets.  There are some basic sets that are needed by all installations",
   "and there are some other sets that are optional.  You may choose to install",
@@ -134,7 +138,7 @@ const DISTSET = [
   "group of sets (Custom installation).",
 ];
 
-const distmedium = (selected: number, next: string): string[] => [
+const distmedium = (selected: number, next: string): MsgLine[] => [
   "Your disk is now ready for installing the kernel and the distribution",
   "sets.  As noted in your INSTALL notes, you have several options.  For",
   "ftp or nfs, you must be connected to a network with access to the proper",
@@ -143,22 +147,22 @@ const distmedium = (selected: number, next: string): string[] => [
   `Sets selected ${selected}, processed 0, Next set ${next}.`,
 ];
 
-const extractcomplete = (v: string): string[] => [
+const extractcomplete = (v: string): MsgLine[] => [
   `The extraction of the selected sets for NetBSD-${v} is complete.`,
   "The system is now able to boot from the selected hard disk.  To complete",
   "the installation, sysinst will give you the opportunity to configure",
   "some essential things first.",
 ];
 
-const FORCE_ROOTPW = [
+const FORCE_ROOTPW: MsgLine[] = [
   "The root password of the newly installed system has not yet been",
-  "initialized.",
-  "",
+  "initialized. ",
+  " ",
   "If you do not want to set a password, enter an empty line.",
 ];
 
 // msg.entropy.en: not_enough_entropy, its menu items and exit string
-const NOT_ENOUGH_ENTROPY = [
+const NOT_ENOUGH_ENTROPY: MsgLine[] = [
   "This system seems to lack a cryptographically strong pseudo random",
   "number generator. There is not enough entropy available to create secure",
   "keys (e.g. ssh host keys).",
@@ -174,12 +178,12 @@ const NOT_ENOUGH_ENTROPY = [
   'the "Re-test" option.',
 ];
 
-const ROOTPW = [
+const ROOTPW: MsgLine[] = [
   "The root password of the newly installed system has not yet been initialized,",
   "and is thus empty.  Do you want to set a root password for the system now?",
 ];
 
-const instcomplete = (v: string): string[] => [
+const instcomplete = (v: string): MsgLine[] => [
   `The installation of NetBSD-${v} is now complete.  The system`,
   "should boot from hard disk.  Follow the instructions in the INSTALL",
   "document about final configuration of your system.  We also recommend",
@@ -190,9 +194,9 @@ const instcomplete = (v: string): string[] => [
   "/etc/defaults/rc.conf for the default values.",
 ];
 
-const MNTNETCONFIG = [
+const MNTNETCONFIG: MsgLine[] = [
   "Is the network information you entered accurate for this machine",
-  "in regular operation and do you want it installed in /etc?",
+  "in regular operation and do you want it installed in /etc? ",
 ];
 
 /** Runs sysinst from the language menu until "Reboot the computer". */
@@ -225,16 +229,17 @@ async function install(ctx: FlowContext, major: number): Promise<void> {
   const { ui, hw, record, version } = ctx;
   await ui.yes("install-confirm", INSTALLUSURE, "noyes");
 
+  const disks = listedDisks(ctx);
   const d = await ui.menu({
     id: "disk-menu",
     msg: ASK_DISK,
     title: "Available disks",
     items: [
-      ...hw.disks.map((x) => ({ label: x.descr, ok: true })),
+      ...disks.map((x) => ({ label: x.descr, ok: true })),
       { label: "Extended partitioning (software RAID, etc...)" },
     ],
   });
-  const disk = hw.disks[d.index]!;
+  const disk = disks[d.index]!;
   record.disk = disk.name;
   const size = /\(([^,)]+)/.exec(disk.descr)?.[1] ?? "8.6G";
 
@@ -283,6 +288,7 @@ async function install(ctx: FlowContext, major: number): Promise<void> {
 
   const rdev = record.scheme === "gpt" ? "/dev/rdk0" : `/dev/r${disk.name}a`;
   await ui.run(`/sbin/newfs -V2 -O 2 ${rdev}`, async (out) => {
+    await silence(ui);
     out.line(`${rdev}: 8190.0MB (16773120 sectors) block size 16384, fragment size 2048`);
     await ui.tty.sleep(400);
     out.line("\tusing 45 cylinder groups of 182.00MB, 11648 blks, 22400 inodes.");
@@ -378,8 +384,8 @@ async function chooseSetsCd(ctx: FlowContext): Promise<void> {
   const { ui, hw } = ctx;
   if (hw.cdroms.length < 2) {
     await ui.hitEnter("no-sets-cd", [
-      "Could not locate a CD medium in any drive with the distribution sets!",
-      "Enter the correct data manually, or insert a disk and retry.",
+      "Could not locate a CD medium in any drive with the distribution sets! ",
+      "Enter the correct data manually, or insert a disk and retry. ",
     ]);
     await ui.offPath("no CD with the sets");
   }
@@ -454,14 +460,15 @@ async function network(ctx: FlowContext): Promise<void> {
     [
       "The following are the values you entered.",
       "",
-      `DNS Domain:\t\t${domain}`,
-      `Host Name:\t\t${record.hostname}`,
-      "Nameserver:\t\t10.0.2.3",
-      `Primary Interface:\t${nic}`,
-      "Media type:\t\t",
-      "Host IP:\t\t10.0.2.15",
-      "Netmask:\t\t255.255.255.0",
-      "IPv4 Gateway:\t\t10.0.2.2",
+      // each value line ends in a space before its newline: msgc keeps those line breaks
+      `DNS Domain:\t\t${domain} `,
+      `Host Name:\t\t${record.hostname} `,
+      "Nameserver:\t\t10.0.2.3 ",
+      `Primary Interface:\t${nic} `,
+      "Media type:\t\t ",
+      "Host IP:\t\t10.0.2.15 ",
+      "Netmask:\t\t255.255.255.0 ",
+      "IPv4 Gateway:\t\t10.0.2.2 ",
     ],
     "yesno",
     "Are they OK?",

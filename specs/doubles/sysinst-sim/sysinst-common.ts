@@ -2,7 +2,7 @@
  * Pieces both simulated sysinst versions share: run_program's status window, passwd(1), the x86
  * bootblocks menu, set extraction with a progress bar, the config menu loop.
  */
-import type { OutputWindow, SysinstUi, UiItem } from "./curses.ts";
+import type { MsgLine, OutputWindow, SysinstUi, UiItem } from "./curses.ts";
 import type { InstallRecord } from "./state.ts";
 
 export interface SimHardware {
@@ -28,7 +28,7 @@ export interface FlowContext {
 }
 
 /** passwd(1) as sysinst runs it (local_passwd.c's prompts and its weak-password re-asks). */
-export async function passwd(ctx: FlowContext, keepScreen: string[] = []): Promise<void> {
+export async function passwd(ctx: FlowContext, keepScreen: MsgLine[] = []): Promise<void> {
   await ctx.ui.run(
     "passwd -l root",
     async (out) => {
@@ -64,7 +64,7 @@ export async function passwd(ctx: FlowContext, keepScreen: string[] = []): Promi
   );
 }
 
-const GETBOOTTYPE = [
+const GETBOOTTYPE: MsgLine[] = [
   "Would you like to install the normal set of bootblocks or serial bootblocks?",
   "",
   "Normal bootblocks use the BIOS console device as the console",
@@ -208,6 +208,28 @@ export async function unknownScreen(ui: SysinstUi): Promise<never> {
     items: [{ label: "Perhaps" }, { label: "Only on Tuesdays" }],
   });
   return ui.offPath("unknown-screen scenario");
+}
+
+/**
+ * The disks sysinst's disk menu lists: the machine's, and with the `usb-disk-first` scenario a USB
+ * stick before them (umass attaches through scsibus, so it is sd0; a USB stick enumerated before the
+ * harness's disk is what a real machine may show).
+ */
+export function listedDisks(ctx: FlowContext): { name: string; descr: string }[] {
+  const usb = { name: "sd0", descr: "sd0 (7.5G, SanDisk Cruzer Blade)" };
+  return ctx.ui.has("usb-disk-first") ? [usb, ...ctx.hw.disks] : ctx.hw.disks;
+}
+
+/**
+ * A long command that prints nothing for a while (newfs of a big partition, MAKEDEV all, a big set
+ * under TCG): NBXEN_SIM_SILENT_MS real milliseconds of silence under "Status: Running".
+ */
+export async function silence(ui: SysinstUi): Promise<void> {
+  const ms = Number(process.env.NBXEN_SIM_SILENT_MS ?? "0");
+  if (ms > 0) {
+    ui.log(`  silent for ${ms} ms`);
+    await ui.tty.sleep(ms, { unscaled: true });
+  }
 }
 
 /** humanize_number-like sizes as sysinst shows them ("8.6G"). */

@@ -22,6 +22,12 @@ export interface ScreenView {
   /** The last non-blank line, trimmed (where a line prompt waits for input). */
   last: string;
   items: MenuItem[];
+  /**
+   * The text with box borders dropped and every run of whitespace made one space. sysinst draws its
+   * messages with msgc's auto-fill (usr.bin/msgc/msg_sys.def): the source's line breaks are not
+   * kept and text wraps at the message window's width, so a message is matched on this text.
+   */
+  flat: string;
 }
 
 // Box-drawing characters xterm renders for curses' line-drawing set, plus ASCII fallbacks.
@@ -77,7 +83,16 @@ export function viewOf(text: string): ScreenView {
     lines,
     last: (lines[lines.length - 1] ?? "").trim(),
     items: menuItems(text),
+    flat: flatten(lines.join("\n")),
   };
+}
+
+/** Box-drawing characters out, whitespace runs down to one space, trimmed. */
+export function flatten(text: string): string {
+  return text
+    .replace(/[\u2500-\u257f]/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
 }
 
 /**

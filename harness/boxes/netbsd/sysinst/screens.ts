@@ -9,10 +9,13 @@
 import { findItem, hasHitEnter, type ScreenView } from "./screen-text.ts";
 import type { ActContext, KnownScreen } from "./types.ts";
 
-const has = (v: ScreenView, re: RegExp): boolean => re.test(v.text);
+/** Message text is matched on the whitespace-normalised screen: msgc re-flows it (see ScreenView.flat). */
+const has = (v: ScreenView, re: RegExp): boolean => re.test(v.flat);
 const item = (v: ScreenView, re: RegExp): boolean => findItem(v, re) !== undefined;
 const YES = /^Yes$/;
 const DISK_NAME = /^(?:wd|sd|ld|xbd|dk|raid|cgd|vnd|nvme|ccd)\d+\b/;
+/** A kernel autoconf line ("wd0 at atabus0 drive 0", "wd0: <QEMU HARDDISK>"), 10.x's timestamp first. */
+const AUTOCONF = /^(?:\[\s*\d+\.\d+\]\s*)?[a-z][a-z0-9_]*\d+(?: at [a-z][a-z0-9_]*\d*\b|: )/m;
 
 function errorScreen(id: string, pattern: RegExp, reason: string): KnownScreen {
   return { id, kind: "error", matches: (v) => has(v, pattern), reason: () => reason };
@@ -75,7 +78,7 @@ const ERRORS: KnownScreen[] = [
     /Status:\s*(?:Command failed|Command ended on signal)/,
     "a command sysinst ran failed",
   ),
-  errorScreen("panic", /\bpanic: |^Stopped in pid \d+/m, "the kernel panicked"),
+  errorScreen("panic", /\bpanic: |(?:^| )Stopped in pid \d+/, "the kernel panicked"),
 ];
 
 const PROMPTS: KnownScreen[] = [
@@ -135,22 +138,33 @@ const INSTALL: KnownScreen[] = [
   },
   yesScreen("install-confirm", /You have chosen to install NetBSD on your hard disk/),
   {
+    // NetBSD 6 with a single disk (disks.c: "I found only one disk, %s."): no menu, only Enter.
     id: "one-disk",
     kind: "act",
     matches: (v) => has(v, /I found only one disk/) && hasHitEnter(v),
-    act: (ctx) => ctx.enter("the only disk"),
+    act: async (ctx, v) => {
+      const found = /I found only one disk, ([a-z]+\d+)/.exec(v.flat)?.[1];
+      if (found !== ctx.answers.targetDisk)
+        ctx.fail(
+          `sysinst found only the disk ${found ?? "(unreadable)"}, not the target disk ${ctx.answers.targetDisk}`,
+          v,
+        );
+      await ctx.enter(`the only disk, ${found}`);
+    },
   },
   {
     id: "disk-menu",
     kind: "act",
     matches: (v) => has(v, /On which disk do you want to/) && v.items.length > 0,
     act: async (ctx, v) => {
-      const want = ctx.answers.disk;
-      // Disk items start with a disk device name ("ld0 (8.6G)", "wd0 (8.6G, QEMU HARDDISK)").
-      const disks = v.items.filter((i) => DISK_NAME.test(i.label));
-      const disk = want ? disks.find((i) => want.test(i.label)) : disks[0];
-      if (!disk) return ctx.fail(`no disk matching ${String(want ?? "any")} in the disk menu`, v);
-      await ctx.choose(v, new RegExp(`^${escapeRe(disk.label)}$`), "disk");
+      const want = ctx.answers.targetDisk;
+      // Disk items start with a disk device name ("ld0 (8.6G)", "wd0 (8.6G, QEMU HARDDISK)", "wd0").
+      const disk = v.items.find((i) => diskNameOf(i.label) === want);
+      if (!disk) {
+        const listed = v.items.map((i) => `${i.letter}: ${i.label}`).join(" | ");
+        return ctx.fail(`the target disk ${want} is not in the disk menu (it lists: ${listed})`, v);
+      }
+      await ctx.choose(v, new RegExp(`^${escapeRe(disk.label)}$`), `disk ${want}`);
     },
   },
   {
@@ -325,6 +339,14 @@ const INSTALL: KnownScreen[] = [
     },
   },
   {
+    // NetBSD 6's install.c after newfs: msg_display(MSG_disksetupdone) and getchar(), no menu; the
+    // message of that era ends "Press <return> to proceed."
+    id: "disk-setup-done",
+    kind: "act",
+    matches: (v) => has(v, /Press <return> to proceed\./) && v.items.length === 0,
+    act: (ctx) => ctx.enter("disk setup done"),
+  },
+  {
     id: "hit-enter",
     kind: "act",
     matches: (v) => hasHitEnter(v),
@@ -355,7 +377,10 @@ const PASSIVE: KnownScreen[] = [
       has(
         v,
         /Copyright \(c\) \d{4}|NetBSD \d+\.\d+|>> NetBSD|boot device: |root file system type|booting |\d+\+\d+/,
-      ) || has(v, /You are using a serial console/),
+      ) ||
+      has(v, /You are using a serial console/) ||
+      // autoconf, once the banner has scrolled away; it may pause for seconds (ATA probing under TCG)
+      AUTOCONF.test(v.text),
   },
 ];
 
@@ -388,6 +413,11 @@ async function configMenu(ctx: ActContext, v: ScreenView): Promise<void> {
     return;
   }
   await ctx.choose(v, /^Finished configuring/, "config: finished");
+}
+
+/** The device name a disk menu item starts with ("wd0 (8.6G, QEMU HARDDISK)" -> "wd0"), if any. */
+export function diskNameOf(label: string): string | undefined {
+  return DISK_NAME.exec(label)?.[0];
 }
 
 export function escapeRe(s: string): string {

@@ -7,8 +7,11 @@ export interface SysinstAnswers {
   flavor: SysinstFlavor;
   /** Release being installed, e.g. "6.1.5", "10.1" (used in logs and to expect 10.x-only screens). */
   version: string;
-  /** Which disk to install on, matched against the labels of the disk menu. Default: the first disk. */
-  disk?: RegExp;
+  /**
+   * The NetBSD device name of the disk to install on ("wd0", "sd0", "ld0"): the disk the harness
+   * attached (see netbsdDiskName). The disk menu must list it; sysinst never gets the first disk blindly.
+   */
+  targetDisk: string;
   /** Answer to the install CD's "Terminal type" question, e.g. "vt100". */
   terminalType: string;
   /** Root password to set; "" leaves root without a password. */
