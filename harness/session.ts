@@ -10,6 +10,7 @@ import {
 import type { Box, BoxContext, ResolvedConfig } from "./boxes/box.ts";
 import { getBox } from "./boxes/registry.ts";
 import { chooseAccelerator } from "./machine/accel.ts";
+import { harnessVersion, writeMeta } from "./report/history.ts";
 import { HowtoRunner } from "./steps/runner.ts";
 import { writeRunReports } from "./steps/report.ts";
 import { HarnessError } from "./util/errors.ts";
@@ -47,6 +48,9 @@ export class HowtoSession implements AsyncDisposable {
     readonly runner: HowtoRunner,
     private readonly lock: FileLock,
   ) {}
+
+  /** When the run began: its record's date. */
+  readonly openedAt = new Date().toISOString();
 
   static async open(
     config: ResolvedConfig,
@@ -126,8 +130,21 @@ export class HowtoSession implements AsyncDisposable {
     return true;
   }
 
+  /** The box's report directory: the reports of the latest run, and its run.json. */
+  get reportDir(): string {
+    return path.join(this.ctx.config.stateDir, "reports", this.box.name);
+  }
+
   async writeReports(): Promise<{ junit: string; summary: string; howto: string }> {
-    const dir = path.join(this.ctx.config.stateDir, "reports", this.box.name);
+    const dir = this.reportDir;
+    await writeMeta(dir, {
+      box: this.box.name,
+      createdAt: this.openedAt,
+      harness: await harnessVersion(),
+      accelerator: `${this.ctx.accel.accelerator} -cpu ${this.ctx.accel.cpu}`,
+      xenPackages: this.box.facts.xenPackages,
+      ...(this.runner.notes.length ? { notes: this.runner.notes } : {}),
+    });
     return writeRunReports(
       dir,
       this.box.name,

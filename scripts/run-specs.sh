@@ -10,5 +10,9 @@ trap 'rm -f "$cfg"' EXIT
 cat > "$cfg" <<JSON
 { "reporterEnabled": "spec, xunit", "xunitReporterOptions": { "output": "$state/reports/$box/specs.junit.xml", "suiteName": "nbxen HOWTO specs: $box" } }
 JSON
-exec npx mocha --require specs/howto/session.ts --timeout 0 --reporter mocha-multi-reporters \
-  --reporter-options "configFile=$cfg" 'specs/howto/*.spec.ts'
+rc=0
+npx mocha --require specs/howto/session.ts --timeout 0 --reporter mocha-multi-reporters \
+  --reporter-options "configFile=$cfg" 'specs/howto/*.spec.ts' || rc=$?
+# Keep the run in the history (steps and specs), for `nbxen runs` and `nbxen report --compare`.
+node bin/nbxen.js runs record "$state/reports/$box" || echo "run-specs: this run could not be recorded" >&2
+exit $rc

@@ -174,6 +174,39 @@ function program(setExit: (code: number) => void, interrupts: Interrupts): Comma
     .description("remove a box's files from the cache")
     .action(withConfig((c, _g, n: string) => verbs.boxRemove(c, n)));
 
+  const runs = root
+    .command("runs")
+    .description("the recorded runs (every `up` and HOWTO spec run leaves one under <state>/runs)")
+    .option("--all", "every box's runs, not only the configured box's")
+    .action(withConfig((c, _g, o: { all?: boolean }) => verbs.runsList(c, o)));
+  runs
+    .command("record <reportDir>")
+    .description(
+      "record a box's report directory (<state>/reports/<box>) as a run; the specs script does this",
+    )
+    .action(async (dir: string) => setExit(await verbs.runsRecord(dir)));
+  root
+    .command("report [run]")
+    .description("compare two runs case by case, with OSSTest-style verdicts")
+    .option(
+      "--compare <runs...>",
+      "A B: the baseline run A and run B (ids from `nbxen runs`, or directories)",
+    )
+    .option(
+      "--baseline <dir>",
+      "a baseline run (id or directory, e.g. a CI artifact) for RUN (default: the box's latest)",
+    )
+    .option("--format <format>", "text, markdown or junit", "text")
+    .option("--output <file>", "write the comparison to this file instead of standard output")
+    .addHelpText(
+      "after",
+      "\nVerdicts: pass; fail, regression (passed in the baseline); fail, like baseline; never passed;\n" +
+        "broken (the harness or host failed: QEMU, the cache, a mirror, an interruption); pending; gone.\n" +
+        "Exit status: 0 no regression and nothing broken, 1 otherwise, 2 bad usage.",
+    )
+    .action(
+      withConfig((c, _g, run: string | undefined, o: verbs.ReportOptions) => verbs.reportCompare(c, o, run)),
+    );
   root
     .command("doctor")
     .description("check the host: QEMU, accelerator (and why), nested virtualization, disk, cache")

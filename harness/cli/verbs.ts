@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { ArtifactStore } from "../../images/store/index.ts";
 import type { ResolvedConfig } from "../boxes/box.ts";
 import { boxCatalog, getBox } from "../boxes/registry.ts";
@@ -8,6 +8,16 @@ import { diskInfo } from "../machine/disk.ts";
 import { Machine, MachineNotRunningError } from "../machine/machine.ts";
 import { reapStale } from "../machine/reaper.ts";
 import { isAlive, MachineDir } from "../machine/state-dir.ts";
+import {
+  compareRuns,
+  comparisonFails,
+  formatComparison,
+  listRuns,
+  loadRun,
+  recordRun,
+  runsDir,
+  type RunRecord,
+} from "../report/history.ts";
 import { HowtoSession, machineDirFor } from "../session.ts";
 import { summaryTable } from "../steps/report.ts";
 import { StepFailedError } from "../steps/runner.ts";
@@ -62,6 +72,8 @@ export async function up(config: ResolvedConfig, opts: UpOptions): Promise<numbe
     const files = await session.writeReports();
     reporter.info("\n" + summaryTable(runner.results, runner.notes).trimEnd());
     reporter.info(`reports: ${files.summary}, ${files.junit}, ${files.howto}`);
+    const record = await recordRun(session.reportDir, { withSpecs: false });
+    reporter.info(`run recorded: ${record.id} (\`nbxen runs\`, \`nbxen report --compare\`)`);
     const t = runner.state.machine?.transcriptDir;
     if (t) reporter.info(`console transcript: ${t}`);
   }
@@ -266,6 +278,76 @@ export async function boxRemove(config: ResolvedConfig, name: string): Promise<n
   await rm(`${config.cacheDir}/boxes/${name}`, { recursive: true, force: true });
   out(`removed ${n} cached file(s) of ${name}`);
   return 0;
+}
+
+export async function runsList(config: ResolvedConfig, opts: { all?: boolean }): Promise<number> {
+  const runs = await listRuns(config.stateDir, opts.all ? undefined : config.box);
+  if (!runs.length) {
+    out(
+      `no runs recorded${opts.all ? "" : ` for box ${config.box} (--all for every box)`} in ${runsDir(config.stateDir)}`,
+    );
+    return 0;
+  }
+  for (const r of runs) {
+    const tally = (cases: { status: string }[]) => {
+      const n = (st: string) => cases.filter((c) => c.status === st).length;
+      return cases.length
+        ? `${n("passed")}/${cases.length} passed${n("failed") + n("error") ? `, ${n("failed") + n("error")} failed` : ""}`
+        : "-";
+    };
+    out(`${r.id.padEnd(40)} ${r.meta.createdAt}  steps ${tally(r.steps).padEnd(22)} specs ${tally(r.specs)}`);
+  }
+  return 0;
+}
+
+export async function runsRecord(reportDir: string): Promise<number> {
+  const r = await recordRun(reportDir);
+  out(`run recorded: ${r.id} (${r.steps.length} steps, ${r.specs.length} specs) in ${r.dir}`);
+  return 0;
+}
+
+export interface ReportOptions {
+  compare?: string[];
+  baseline?: string;
+  format: string;
+  output?: string;
+}
+
+export async function reportCompare(
+  config: ResolvedConfig,
+  opts: ReportOptions,
+  run?: string,
+): Promise<number> {
+  const format = opts.format;
+  if (format !== "text" && format !== "markdown" && format !== "junit")
+    throw new UsageError(`--format ${format}: use text, markdown or junit`);
+  let baseline: RunRecord;
+  let current: RunRecord;
+  if (opts.compare) {
+    if (opts.compare.length !== 2 || opts.baseline || run)
+      throw new UsageError(
+        "--compare takes two runs, A (the baseline) and B, and nothing else: nbxen report --compare A B",
+      );
+    baseline = await loadRun(opts.compare[0]!, config.stateDir);
+    current = await loadRun(opts.compare[1]!, config.stateDir);
+  } else if (opts.baseline) {
+    baseline = await loadRun(opts.baseline, config.stateDir);
+    if (run) current = await loadRun(run, config.stateDir);
+    else {
+      const latest = (await listRuns(config.stateDir, config.box)).at(-1);
+      if (!latest)
+        throw new UsageError(`no run of box ${config.box} recorded yet to compare with ${opts.baseline}`);
+      current = latest;
+    }
+  } else
+    throw new UsageError(
+      "say what to compare: nbxen report --compare A B, or nbxen report --baseline DIR [RUN]",
+    );
+  const rows = compareRuns(baseline, current);
+  const text = formatComparison(baseline, current, rows, format);
+  if (opts.output) await writeFile(opts.output, text);
+  else process.stdout.write(text);
+  return comparisonFails(rows) ? 1 : 0;
 }
 
 export async function doctorVerb(config: ResolvedConfig): Promise<number> {
