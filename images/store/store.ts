@@ -353,16 +353,25 @@ export class ArtifactStore {
       }
     }
     const html = await fetchText(source.url, this.transferOptions());
+    const base = new URL(source.url.endsWith("/") ? source.url : `${source.url}/`);
     const names = new Set<string>();
-    for (const m of html.matchAll(/href\s*=\s*"([^"]*)"/gi)) {
-      let href = m[1]!;
-      if (/^[a-z]+:|^\/|^\?|^#|^\.\.?\/?$/i.test(href)) continue; // other hosts, absolute paths, sorting links, parents
-      href = href.replace(/\/$/, "");
-      if (href.includes("/")) continue;
+    for (const m of html.matchAll(/href\s*=\s*["']([^"']*)["']/gi)) {
+      // Index pages link entries relatively, by absolute path or by full URL: keep what names a direct
+      // child of the listed directory (not parents, sorting links or other hosts).
+      let target: URL;
       try {
-        names.add(decodeURIComponent(href));
+        target = new URL(m[1]!.replace(/&amp;/g, "&"), base);
       } catch {
-        names.add(href);
+        continue;
+      }
+      if (target.origin !== base.origin || target.search !== "" || !target.pathname.startsWith(base.pathname))
+        continue;
+      const rest = target.pathname.slice(base.pathname.length).replace(/\/$/, "");
+      if (rest === "" || rest.includes("/")) continue;
+      try {
+        names.add(decodeURIComponent(rest));
+      } catch {
+        names.add(rest);
       }
     }
     return { url: source.url, names: [...names].sort() };

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -113,6 +115,36 @@ describe("NetBSD mirror: CDN, then the archive", function () {
       assert.match(e.message, /--mirror/);
       return true;
     });
+  });
+});
+
+describe("NetBSD mirror: reading a directory listing", () => {
+  it("takes the direct children an index page links to, however it spells the links", async () => {
+    const page = [
+      '<a href="?C=N;O=D">Name</a>',
+      '<a href="../">Parent Directory</a>',
+      '<a href="10.0_2025Q3/">10.0_2025Q3/</a>',
+      "<a href='10.0_2025Q4/'>10.0_2025Q4/</a>",
+      '<a href="/pub/pkgsrc/packages/NetBSD/x86_64/10.0_2026Q1/">abs</a>',
+      '<a href="/pub/pkgsrc/packages/NetBSD/x86_64/10.0_2026Q2/All/">deeper</a>',
+      '<a href="https://elsewhere.example/pub/pkgsrc/packages/NetBSD/x86_64/9.0_2026Q1/">other host</a>',
+      '<a href="9.0%5F2025Q3/">encoded</a>',
+    ].join("\n");
+    const server = http.createServer((req, res) => {
+      if (req.url === "/pub/pkgsrc/packages/NetBSD/x86_64/") res.end(page);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const tmp = await mkdtemp(path.join(os.tmpdir(), "nbxen-list-"));
+      const store = new ArtifactStore({ cacheDir: tmp });
+      const { names } = await store.listDirectory(`${base}/pub/pkgsrc/packages/NetBSD/x86_64`);
+      assert.deepEqual(names, ["10.0_2025Q3", "10.0_2025Q4", "10.0_2026Q1", "9.0_2025Q3"]);
+      await rm(tmp, { recursive: true, force: true });
+    } finally {
+      server.close();
+    }
   });
 });
 
