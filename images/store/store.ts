@@ -229,7 +229,7 @@ export class ArtifactStore {
           // A wrong checksum or a local problem is an answer, not an absence: another place must not mask it.
           const movesOn = error instanceof DownloadError || error instanceof ChecksumEntryMissingError;
           if (places.length === 1 || !movesOn) throw error;
-          const reason = isNotFound(error) ? "not there (404)" : (error as Error).message;
+          const reason = isNotFound(error) ? "not there (404)" : this.withoutHints((error as Error).message);
           tried.push({ url: place.source.url, reason });
           if (index + 1 < places.length) {
             this.log(`${spec.name}: ${place.source.url}: ${reason}; trying ${places[index + 1]!.source.url}`);
@@ -531,6 +531,13 @@ export class ArtifactStore {
       resumedEarlierPart = result.resumedEarlierPart;
     }
     return { hex: await hashFile(part, algorithm), size, resumedEarlierPart };
+  }
+
+  /** A nested error's message without the advice the aggregate error gives once. */
+  private withoutHints(message: string): string {
+    let out = message;
+    for (const hint of [MIRROR_HINT, this.transferOptions().hint]) if (hint) out = out.split(hint).join("");
+    return out.replace(/ Check that --mirror \S+ is laid out like the upstream tree\./g, "").trim();
   }
 
   private unavailableHint(): string {
