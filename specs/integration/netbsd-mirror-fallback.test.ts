@@ -4,7 +4,7 @@
  * (and as a directory); no NetBSD host is reachable here.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -20,6 +20,7 @@ import {
 import {
   ArtifactStore,
   ArtifactUnavailableError,
+  ChecksumMismatchError,
   type LocalArtifactServer,
 } from "../../images/store/index.ts";
 import { makeNetbsdMirror, serveNetbsdMirror } from "./fixtures/netbsd-mirror.ts";
@@ -101,6 +102,21 @@ describe("NetBSD mirror: CDN, then the archive", function () {
     const store = new ArtifactStore({ cacheDir: path.join(dir, "cache"), mirror });
     const f = await store.fetch(releaseArtifacts(rel)[1]!);
     assert.equal(f.url, `file://${path.join(mirror, "NetBSD-6.1.5/amd64/binary/sets/kern-GENERIC.tgz")}`);
+  });
+
+  it("does not hide a wrong checksum on the CDN behind the archive's copy", async () => {
+    const { rel, server, store } = await served({ release: "archive" });
+    // The same release on both trees, the CDN's base.tar.xz corrupted after its SHA512 was written.
+    const mirror = path.join(dir, "mirror");
+    await cp(path.join(mirror, "NetBSD-archive", "NetBSD-9.4"), path.join(mirror, "NetBSD", "NetBSD-9.4"), {
+      recursive: true,
+    });
+    await writeFile(path.join(mirror, "NetBSD/NetBSD-9.4/amd64/binary/sets/base.tar.xz"), "tampered");
+    const base = releaseArtifacts(rel).find((a) => a.name.endsWith("/base.tar.xz"))!;
+    await assert.rejects(store.fetch(base), ChecksumMismatchError);
+    assert.ok(
+      !server.requests.some((r) => r.path.includes("/NetBSD-archive/") && r.path.endsWith("base.tar.xz")),
+    );
   });
 
   it("names every place it looked when no tree has the file", async () => {
