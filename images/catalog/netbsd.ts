@@ -1,25 +1,85 @@
 /**
  * The NetBSD boxes: which release, which sets, which kernels, which Xen packages, and where to fetch
- * them. Layouts follow distrib/notes/amd64/contents (release tree) and pkgsrc's ftp-layout
- * (binary packages): see /work/shared/netbsd-facts.md.
+ * them. Every fact this file relies on is in docs/netbsd.md with its source (NetBSD's sysinst for the
+ * set selection and names, the mirrors' layout, pkgsrc for the package names and trees).
  */
-import type { ArtifactSpec } from "../store/index.ts";
+import { readFile } from "node:fs/promises";
+import { gunzipSync } from "node:zlib";
+import type { ArtifactAlternate, ArtifactSpec, CachedArtifact } from "../store/index.ts";
 import { HarnessError, UsageError } from "../../harness/util/errors.ts";
+
+/** The stable branch a release comes from; sysinst's set selection differs per branch. */
+export type NetbsdBranch = "netbsd-6" | "netbsd-9" | "netbsd-10";
+
+/**
+ * The sets sysinst's "Minimal installation" selects: `MD_SETS_SELECTED_MINIMAL` is
+ * `SET_KERNEL_1, SET_CORE` (util.c), amd64's SET_KERNEL_1 is kern-GENERIC (arch/amd64/md.h), and
+ * SET_CORE is `modules, base, etc` up to netbsd-9 and `modules, base, gpufw, etc` from the 2022
+ * sysinst that netbsd-10 carries (defs.h). docs/netbsd.md "Minimal selection" gives each source.
+ * A selected set missing from the medium stops sysinst at "Release set X does not exist.".
+ */
+export const SYSINST_MINIMAL_SETS: Readonly<Record<NetbsdBranch, readonly string[]>> = {
+  "netbsd-6": ["kern-GENERIC", "modules", "base", "etc"],
+  "netbsd-9": ["kern-GENERIC", "modules", "base", "etc"],
+  "netbsd-10": ["kern-GENERIC", "modules", "base", "gpufw", "etc"],
+};
+
+/**
+ * Sets whose file is `.tgz` whatever the release's suffix: sysinst's `distinfo.force_tgz`, true only for
+ * the source sets (usr.sbin/sysinst/util.c dist_list). None of them is installed by the harness.
+ */
+export const FORCE_TGZ_SETS: readonly string[] = ["syssrc", "src", "sharesrc", "gnusrc", "xsrc"];
+
+/**
+ * One NetBSD tree that may hold a file: its public URL and where the same tree sits under a `--mirror`
+ * root laid out like a NetBSD host's `pub/` (`NetBSD/`, `NetBSD-archive/`, `pkgsrc/`, `pkgsrc-archive/`).
+ */
+export interface NetbsdTree {
+  label: "cdn" | "archive";
+  /** Ends with "/". */
+  base: string;
+  /** Ends with "/". */
+  mirrorPrefix: string;
+}
+
+/**
+ * A release sits on the CDN until its successor ships, then only on the archive host: try them in
+ * this order (docs/netbsd.md "Mirrors and the archive").
+ */
+export const RELEASE_TREES: readonly NetbsdTree[] = [
+  { label: "cdn", base: "https://cdn.netbsd.org/pub/NetBSD/", mirrorPrefix: "NetBSD/" },
+  {
+    label: "archive",
+    base: "https://archive.netbsd.org/pub/NetBSD-archive/",
+    mirrorPrefix: "NetBSD-archive/",
+  },
+];
+/** Binary packages: quarterly trees on the CDN, older ones on the archive host. */
+export const PKGSRC_TREES: readonly NetbsdTree[] = [
+  { label: "cdn", base: "https://cdn.netbsd.org/pub/pkgsrc/packages/", mirrorPrefix: "pkgsrc/packages/" },
+  {
+    label: "archive",
+    base: "https://archive.netbsd.org/pub/pkgsrc-archive/packages/",
+    mirrorPrefix: "pkgsrc-archive/packages/",
+  },
+];
 
 export interface NetbsdRelease {
   box: string;
   version: string;
   major: 6 | 9 | 10;
-  /** Mirror root that holds `NetBSD-X.Y/` (ends with "/"). */
-  mirrorBase: string;
+  branch: NetbsdBranch;
+  /** Suffix of the set files: sysinst's SETS_TAR_SUFF, ".tar.xz" where the port builds with USE_XZ_SETS. */
   setSuffix: ".tgz" | ".tar.xz";
   /**
-   * The sets the harness serves and installs. sysinst's "Minimal installation" extracts exactly
-   * kern-GENERIC, base and etc; that is all a dom0 needs (the Xen kernels come from binary/kernel,
-   * the Xen tools and their Python from pkgsrc), so the harness picks `sysinstDistribution`.
+   * The sets the harness fetches and puts on the sets CD: what sysinst's `sysinstDistribution` selects
+   * (SYSINST_MINIMAL_SETS). That is all a dom0 needs: the Xen kernels come from binary/kernel, the Xen
+   * tools and their Python from pkgsrc.
    */
-  sets: string[];
-  sysinstDistribution: "minimal" | "custom";
+  sets: readonly string[];
+  sysinstDistribution: "minimal";
+  /** Where the release tree is looked for, in order. */
+  trees: readonly NetbsdTree[];
   xen: {
     kernelPkg: string;
     toolsPkg: string;
@@ -29,81 +89,82 @@ export interface NetbsdRelease {
     rcdScripts: string[];
   };
   pkgsrc: {
-    /** Root that holds `NetBSD/<cpu>/...` (ends with "/"). */
-    base: string;
+    trees: readonly NetbsdTree[];
     /** Directory under `NetBSD/` for this architecture: "amd64" (6.x era) or "x86_64" (uname -p). */
     cpu: "amd64" | "x86_64";
     /**
-     * Quarterly branch used when the caller names none. A default, not a fact: which branches a
-     * mirror still carries changes over time (override with `pkgsrcBranch`). Undefined for 6.1.5,
-     * whose packages sit in a per-release directory.
+     * Quarterly branch used when the mirror's directory listing cannot be read and the caller names
+     * none. Undefined for 6.1.5, whose packages sit in a per-release directory.
      */
     defaultBranch?: string;
+    /** The newest quarterly branch that still has the Xen packages (xenkernel415 goes after 2025Q3). */
+    lastBranch?: string;
   };
   sysinstFlavor: "netbsd6" | "netbsd9plus";
 }
 
-const CDN = "https://cdn.netbsd.org/pub/NetBSD/";
-const ARCHIVE = "https://archive.netbsd.org/pub/NetBSD-archive/";
-const PKGSRC_CDN = "https://cdn.netbsd.org/pub/pkgsrc/packages/";
-const PKGSRC_ARCHIVE = "https://archive.netbsd.org/pub/pkgsrc-archive/packages/";
-const MINIMAL_SETS = ["kern-GENERIC", "base", "etc"];
-
-/** The quarterly branch the 9.x/10.x boxes use unless told otherwise (xenkernel415 goes after 2025Q3). */
+/** The fallback quarterly branch for 9.x/10.x when no listing can be read (see NetbsdRelease.pkgsrc). */
 export const DEFAULT_PKGSRC_BRANCH = "2025Q3";
 
+function release(r: Omit<NetbsdRelease, "sets" | "sysinstDistribution" | "trees">): NetbsdRelease {
+  return { ...r, sets: SYSINST_MINIMAL_SETS[r.branch], sysinstDistribution: "minimal", trees: RELEASE_TREES };
+}
+
+/**
+ * Box names stay as they are although newer point releases exist (9.5, 10.2, 11.0: docs/netbsd.md
+ * "Which releases"): a box is a fixed release, and the archive fallback keeps it fetchable.
+ */
 export const NETBSD_RELEASES: readonly NetbsdRelease[] = [
-  {
+  release({
     box: "netbsd-6.1.5",
     version: "6.1.5",
     major: 6,
-    mirrorBase: ARCHIVE,
+    branch: "netbsd-6",
     setSuffix: ".tgz",
-    sets: MINIMAL_SETS,
-    sysinstDistribution: "minimal",
     xen: {
       kernelPkg: "xenkernel42",
       toolsPkg: "xentools42",
       xenGzPath: "/usr/pkg/xen42-kernel/xen.gz",
       rcdScripts: ["xen-watchdog", "xencommons", "xend", "xendomains"],
     },
-    pkgsrc: { base: PKGSRC_ARCHIVE, cpu: "amd64" },
+    pkgsrc: { trees: PKGSRC_TREES, cpu: "amd64" },
     sysinstFlavor: "netbsd6",
-  },
-  {
+  }),
+  release({
     box: "netbsd-9.4",
     version: "9.4",
     major: 9,
-    mirrorBase: CDN,
-    setSuffix: ".tgz",
-    sets: MINIMAL_SETS,
-    sysinstDistribution: "minimal",
+    branch: "netbsd-9",
+    setSuffix: ".tar.xz",
     xen: {
       kernelPkg: "xenkernel415",
       toolsPkg: "xentools415",
       xenGzPath: "/usr/pkg/xen415-kernel/xen.gz",
       rcdScripts: ["xen-watchdog", "xencommons", "xendomains"],
     },
-    pkgsrc: { base: PKGSRC_CDN, cpu: "x86_64", defaultBranch: DEFAULT_PKGSRC_BRANCH },
+    pkgsrc: {
+      trees: PKGSRC_TREES,
+      cpu: "x86_64",
+      defaultBranch: DEFAULT_PKGSRC_BRANCH,
+      lastBranch: "2025Q3",
+    },
     sysinstFlavor: "netbsd9plus",
-  },
-  {
+  }),
+  release({
     box: "netbsd-10.1",
     version: "10.1",
     major: 10,
-    mirrorBase: CDN,
+    branch: "netbsd-10",
     setSuffix: ".tar.xz",
-    sets: MINIMAL_SETS,
-    sysinstDistribution: "minimal",
     xen: {
       kernelPkg: "xenkernel420",
       toolsPkg: "xentools420",
       xenGzPath: "/usr/pkg/xen420-kernel/xen.gz",
       rcdScripts: ["xen-watchdog", "xencommons", "xendomains"],
     },
-    pkgsrc: { base: PKGSRC_CDN, cpu: "x86_64", defaultBranch: DEFAULT_PKGSRC_BRANCH },
+    pkgsrc: { trees: PKGSRC_TREES, cpu: "x86_64", defaultBranch: DEFAULT_PKGSRC_BRANCH },
     sysinstFlavor: "netbsd9plus",
-  },
+  }),
 ];
 
 export const DEFAULT_BOX = "netbsd-6.1.5";
@@ -121,12 +182,12 @@ export function netbsdRelease(box: string): NetbsdRelease {
 export type XenKernel = "XEN3_DOM0" | "XEN3_DOMU" | "INSTALL_XEN3_DOMU";
 export const XEN_KERNELS: readonly XenKernel[] = ["XEN3_DOM0", "XEN3_DOMU", "INSTALL_XEN3_DOMU"];
 
-/** Path of a release file relative to the mirror root: "NetBSD-9.4/amd64/binary/sets/base.tgz". */
+/** Path of a release file under a release tree's root: "NetBSD-9.4/amd64/binary/sets/base.tar.xz". */
 export function releaseMirrorPath(rel: NetbsdRelease, pathInArch: string): string {
   return `NetBSD-${rel.version}/amd64/${pathInArch}`;
 }
 
-/** Cache key of a release file: "netbsd-9.4/amd64/binary/sets/base.tgz". */
+/** Cache key of a release file: "netbsd-9.4/amd64/binary/sets/base.tar.xz". */
 export function releaseCacheName(rel: NetbsdRelease, pathInArch: string): string {
   return `netbsd-${rel.version}/amd64/${pathInArch}`;
 }
@@ -135,23 +196,70 @@ export function kernelFileName(kernel: XenKernel): string {
   return `netbsd-${kernel}.gz`;
 }
 
+/** The file name of a set as sysinst looks for it (util.c set_postfix: force_tgz, else the release's suffix). */
 export function setFileName(rel: NetbsdRelease, set: string): string {
-  return `${set}${rel.setSuffix}`;
+  return `${set}${FORCE_TGZ_SETS.includes(set) ? ".tgz" : rel.setSuffix}`;
 }
 
-/** One release file, checksummed by the SHA512 file of its own directory. */
-function releaseFile(rel: NetbsdRelease, dir: string, file: string): ArtifactSpec {
-  const mirrorPath = releaseMirrorPath(rel, `${dir}/${file}`);
-  const sumsPath = releaseMirrorPath(rel, `${dir}/SHA512`);
+/** The set files sysinst will look for on the medium for the release's distribution. */
+export function sysinstSelectedSetFiles(rel: NetbsdRelease): string[] {
+  return SYSINST_MINIMAL_SETS[rel.branch].map((s) => setFileName(rel, s));
+}
+
+/**
+ * A file found in the first tree that has it. Under a `--mirror` the same trees are looked for below the
+ * mirror root, and last the root itself as a release tree (`NetBSD-X.Y/...` directly under it, the
+ * layout older harness versions documented).
+ */
+function treeFile(
+  trees: readonly NetbsdTree[],
+  path: string,
+  opts: { sumsPath?: string; legacyMirrorPath?: string } = {},
+): Pick<ArtifactSpec, "url" | "mirrorPath" | "alternates"> & { sums?: { url: string; mirrorPath: string } } {
+  const at = (t: NetbsdTree, p: string) => ({ url: t.base + p, mirrorPath: t.mirrorPrefix + p });
+  const [first, ...rest] = trees;
+  const alternates: ArtifactAlternate[] = rest.map((t) => ({
+    ...at(t, path),
+    ...(opts.sumsPath !== undefined ? { checksumFile: at(t, opts.sumsPath) } : {}),
+  }));
+  const last = trees[trees.length - 1]!;
+  if (opts.legacyMirrorPath !== undefined) {
+    alternates.push({
+      url: last.base + path,
+      mirrorPath: opts.legacyMirrorPath,
+      ...(opts.sumsPath !== undefined
+        ? {
+            checksumFile: {
+              url: last.base + opts.sumsPath,
+              mirrorPath: opts.legacyMirrorPath.replace(/[^/]+$/, opts.sumsPath.replace(/^.*\//, "")),
+            },
+          }
+        : {}),
+    });
+  }
   return {
-    name: releaseCacheName(rel, `${dir}/${file}`),
-    url: rel.mirrorBase + mirrorPath,
-    mirrorPath,
-    checksumFile: { url: rel.mirrorBase + sumsPath, mirrorPath: sumsPath, algorithm: "sha512", entry: file },
+    ...at(first!, path),
+    ...(alternates.length > 0 ? { alternates } : {}),
+    ...(opts.sumsPath !== undefined ? { sums: at(first!, opts.sumsPath) } : {}),
   };
 }
 
-export function releaseArtifacts(rel: NetbsdRelease, opts: { sets?: string[] } = {}): ArtifactSpec[] {
+/** One release file, checksummed by the SHA512 file of its own directory, looked for in each tree. */
+function releaseFile(rel: NetbsdRelease, dir: string, file: string): ArtifactSpec {
+  const path = releaseMirrorPath(rel, `${dir}/${file}`);
+  const sumsPath = releaseMirrorPath(rel, `${dir}/SHA512`);
+  const { sums, ...where } = treeFile(rel.trees, path, { sumsPath, legacyMirrorPath: path });
+  return {
+    name: releaseCacheName(rel, `${dir}/${file}`),
+    ...where,
+    checksumFile: { ...sums!, algorithm: "sha512", entry: file },
+  };
+}
+
+export function releaseArtifacts(
+  rel: NetbsdRelease,
+  opts: { sets?: readonly string[] } = {},
+): ArtifactSpec[] {
   const sets = opts.sets ?? rel.sets;
   return [
     releaseFile(rel, "installation/cdrom", "boot-com.iso"),
@@ -162,12 +270,13 @@ export function releaseArtifacts(rel: NetbsdRelease, opts: { sets?: string[] } =
 
 /**
  * URL of a release kernel as the guest fetches it. With `serverUrl` (the harness's artifact server
- * serving the store's cache root at "/"), the cache name; otherwise the upstream mirror.
+ * serving the store's cache root at "/"), the cache name; otherwise the first tree (the CDN), which no
+ * longer holds an archived release: prefer the server.
  */
 export function kernelUrl(rel: NetbsdRelease, kernel: XenKernel, serverUrl?: string): string {
   const inArch = `binary/kernel/${kernelFileName(kernel)}`;
   if (serverUrl !== undefined) return `${trimSlash(serverUrl)}/${releaseCacheName(rel, inArch)}`;
-  return rel.mirrorBase + releaseMirrorPath(rel, inArch);
+  return rel.trees[0]!.base + releaseMirrorPath(rel, inArch);
 }
 
 export interface PkgsrcOptions {
@@ -186,22 +295,22 @@ export function pkgsrcReleaseDir(rel: NetbsdRelease, pkgsrcBranch?: string): str
   return branch ? `${abi}_${branch}` : abi;
 }
 
-/** Path of the package directory relative to the pkgsrc packages root: "NetBSD/x86_64/10.0_2025Q3/All". */
+/** Path of the package directory relative to a packages root: "NetBSD/x86_64/10.0_2025Q3/All". */
 export function pkgsrcAllPath(rel: NetbsdRelease, pkgsrcBranch?: string): string {
   return `NetBSD/${rel.pkgsrc.cpu}/${pkgsrcReleaseDir(rel, pkgsrcBranch)}/All`;
 }
 
-/** Cache key prefix of packages: "pkgsrc/packages/NetBSD/x86_64/10.0_2025Q3/All". */
+/** Cache key prefix of packages: "pkgsrc/packages/NetBSD/x86_64/10.0_2025Q3/All" (whichever tree served them). */
 export function pkgsrcCacheDir(rel: NetbsdRelease, pkgsrcBranch?: string): string {
   return `pkgsrc/packages/${pkgsrcAllPath(rel, pkgsrcBranch)}`;
 }
 
-/** The PKG_PATH value the guest uses. */
+/** The PKG_PATH value the guest uses: the harness's server, or else the first tree (the CDN). */
 export function pkgPath(rel: NetbsdRelease, opts: PkgsrcOptions = {}): string {
   if (opts.serverUrl !== undefined) {
     return `${trimSlash(opts.serverUrl)}/${pkgsrcCacheDir(rel, opts.pkgsrcBranch)}`;
   }
-  return rel.pkgsrc.base + pkgsrcAllPath(rel, opts.pkgsrcBranch);
+  return rel.pkgsrc.trees[0]!.base + pkgsrcAllPath(rel, opts.pkgsrcBranch);
 }
 
 function pkgsrcFile(
@@ -210,11 +319,9 @@ function pkgsrcFile(
   pkgsrcBranch?: string,
   checksum?: ArtifactSpec["checksum"],
 ): ArtifactSpec {
-  const all = pkgsrcAllPath(rel, pkgsrcBranch);
   const spec: ArtifactSpec = {
     name: `${pkgsrcCacheDir(rel, pkgsrcBranch)}/${file}`,
-    url: `${rel.pkgsrc.base}${all}/${file}`,
-    mirrorPath: `pkgsrc/packages/${all}/${file}`,
+    ...treeFile(rel.pkgsrc.trees, `${pkgsrcAllPath(rel, pkgsrcBranch)}/${file}`),
   };
   if (checksum !== undefined) spec.checksum = checksum;
   return spec;
@@ -511,6 +618,186 @@ export function resolvePackageClosure(
   roots: readonly string[],
 ): string[] {
   return resolvePackageEntries(summary, roots).map(packageFileName);
+}
+
+/**
+ * One line saying which tree served a release's files ("NetBSD 9.4: 8 files from
+ * https://archive.netbsd.org/pub/NetBSD-archive/ ..."), from what the store recorded for each.
+ */
+export function describeReleaseSources(rel: NetbsdRelease, fetched: readonly CachedArtifact[]): string {
+  const byOrigin = new Map<string, { fresh: number; cached: number }>();
+  const marker = `NetBSD-${rel.version}/`;
+  // An origin is a tree's public base, or a mirror root followed by the tree's place under it.
+  const treeOf = (origin: string) =>
+    rel.trees.find((t) => origin === t.base || origin.endsWith(`/${t.mirrorPrefix}`));
+  for (const f of fetched) {
+    const i = f.url.indexOf(marker);
+    const origin = i >= 0 ? f.url.slice(0, i) : f.url;
+    const n = byOrigin.get(origin) ?? { fresh: 0, cached: 0 };
+    if (f.fromCache) n.cached++;
+    else n.fresh++;
+    byOrigin.set(origin, n);
+  }
+  const parts = [...byOrigin].map(([origin, n]) => {
+    const tree = treeOf(origin);
+    const counts = [n.fresh > 0 ? `${n.fresh} fetched` : "", n.cached > 0 ? `${n.cached} cached earlier` : ""]
+      .filter(Boolean)
+      .join(", ");
+    return `${counts} from ${origin}${tree ? ` (${tree.label})` : ""}`;
+  });
+  const fromArchive = [...byOrigin.keys()].some((o) => treeOf(o)?.label === "archive");
+  return `NetBSD ${rel.version} release files: ${parts.join("; ")}${fromArchive ? ` (the CDN no longer serves ${rel.version})` : ""}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Choosing the pkgsrc tree: quarterly directories are emptied or moved to the archive host, and a
+// package can leave pkgsrc (xenkernel415 after 2025Q3), so the branch comes from what the mirror lists.
+
+/** "2025Q3" -> 20253, for ordering. */
+function branchKey(branch: string): number {
+  const m = /^(\d{4})Q([1-4])$/.exec(branch);
+  return m ? Number(m[1]) * 10 + Number(m[2]) : -1;
+}
+
+/**
+ * The quarterly branches a listing of `NetBSD/<cpu>/` offers for the release's ABI, newest first, none
+ * newer than the release's `lastBranch`: ["10.0_2025Q4", "10.0_2025Q3", "10.0"] -> ["2025Q4", "2025Q3"].
+ */
+export function pkgsrcBranchCandidates(rel: NetbsdRelease, listed: Iterable<string>): string[] {
+  const prefix = `${rel.major}.0_`;
+  const last = rel.pkgsrc.lastBranch === undefined ? Infinity : branchKey(rel.pkgsrc.lastBranch);
+  const found = new Set<string>();
+  for (const name of listed) {
+    const clean = name.replace(/\/$/, "");
+    if (!clean.startsWith(prefix)) continue;
+    const branch = clean.slice(prefix.length);
+    const key = branchKey(branch);
+    if (key > 0 && key <= last) found.add(branch);
+  }
+  return [...found].sort((a, b) => branchKey(b) - branchKey(a));
+}
+
+/** What the NetBSD package fetch needs of the artifact store. */
+export interface PackageStore {
+  fetch(spec: ArtifactSpec): Promise<CachedArtifact>;
+  listDirectory(url: string, mirrorPath?: string): Promise<{ url: string; names: string[] }>;
+}
+
+export interface XenPackagesFetched {
+  /** The branch the packages came from (undefined: 6.1.5's per-release directory); pass it to pkgPath(). */
+  pkgsrcBranch: string | undefined;
+  /** "NetBSD/x86_64/9.0_2025Q3/All". */
+  allPath: string;
+  /** Where pkg_summary.gz came from (which tree served it). */
+  summaryUrl: string;
+  /** Cached files: pkg_summary.gz, then the packages, dependencies first. */
+  files: string[];
+}
+
+/** No package tree the harness could find holds the Xen packages for the release. */
+export class PkgsrcTreeMissingError extends HarnessError {
+  constructor(
+    message: string,
+    /** Each directory tried and why it would not do. */
+    readonly tried: { dir: string; problem: string }[],
+  ) {
+    super(message);
+  }
+}
+
+/** How many quarterly branches to try, newest first, before giving up. */
+const MAX_BRANCHES_TRIED = 4;
+
+/**
+ * Fetch pkg_summary.gz and the closure of the Xen kernel and tools packages into the store, from the
+ * newest package tree that has them: the branch named by the caller, else the newest quarterly branch
+ * the CDN or the archive lists (not newer than the release's lastBranch), else DEFAULT_PKGSRC_BRANCH.
+ * Says what it chose through `log`.
+ */
+export async function fetchXenPackageTree(
+  store: PackageStore,
+  rel: NetbsdRelease,
+  opts: { pkgsrcBranch?: string; log?: (line: string) => void } = {},
+): Promise<XenPackagesFetched> {
+  const log = opts.log ?? (() => {});
+  const wanted = [rel.xen.kernelPkg, rel.xen.toolsPkg];
+  let candidates: (string | undefined)[];
+  let why: string;
+  if (opts.pkgsrcBranch !== undefined) {
+    candidates = [opts.pkgsrcBranch];
+    why = "as configured (pkgsrcBranch)";
+  } else if (rel.pkgsrc.defaultBranch === undefined) {
+    candidates = [undefined];
+    why = `NetBSD ${rel.version}'s own package directory`;
+  } else {
+    const listed: string[] = [];
+    const seen: string[] = [];
+    for (const tree of rel.pkgsrc.trees) {
+      const dir = `NetBSD/${rel.pkgsrc.cpu}/`;
+      try {
+        const { url, names } = await store.listDirectory(tree.base + dir, tree.mirrorPrefix + dir);
+        const here = pkgsrcBranchCandidates(rel, names);
+        seen.push(`${url}: ${here.length > 0 ? here.join(", ") : "none"}`);
+        listed.push(...names);
+      } catch (error) {
+        seen.push(`${tree.base + dir}: not listed (${(error as Error).message.split("\n")[0]})`);
+      }
+    }
+    const found = pkgsrcBranchCandidates(rel, listed).slice(0, MAX_BRANCHES_TRIED);
+    log(
+      `pkgsrc: ${rel.major}.0 branches listed${rel.pkgsrc.lastBranch ? ` (up to ${rel.pkgsrc.lastBranch})` : ""}: ${seen.join("; ")}`,
+    );
+    if (found.length > 0) {
+      candidates = found;
+      why = "the newest listed branch that has them";
+    } else {
+      candidates = [rel.pkgsrc.defaultBranch];
+      why = `the default branch (no listing named a ${rel.major}.0_YYYYQn directory)`;
+    }
+  }
+
+  const tried: { dir: string; problem: string }[] = [];
+  for (const branch of candidates) {
+    const allPath = pkgsrcAllPath(rel, branch);
+    let summaryFile: CachedArtifact;
+    try {
+      summaryFile = await store.fetch({
+        ...pkgSummaryArtifact(rel, { pkgsrcBranch: branch }),
+        trustOnFirstUse: true,
+      });
+    } catch (error) {
+      tried.push({ dir: allPath, problem: `no pkg_summary.gz: ${(error as Error).message.split("\n")[0]}` });
+      log(`pkgsrc: ${allPath} has no pkg_summary.gz (emptied, moved or never built); trying the next`);
+      continue;
+    }
+    const summary = parsePkgSummary(gunzipSync(await readFile(summaryFile.path)).toString("utf8"));
+    let specs: ArtifactSpec[];
+    try {
+      specs = pkgsrcArtifacts(rel, summary, { pkgsrcBranch: branch }).slice(1);
+    } catch (error) {
+      if (!(error instanceof UnresolvedDependencyError)) throw error;
+      tried.push({ dir: allPath, problem: `pkg_summary.gz lacks ${error.missing.join(", ")}` });
+      log(`pkgsrc: ${allPath} lacks ${error.missing.join(", ")}; trying the next`);
+      continue;
+    }
+    log(`pkgsrc: using ${allPath} (${why}), pkg_summary.gz from ${summaryFile.url}`);
+    const files = [summaryFile.path];
+    for (const spec of specs) {
+      files.push((await store.fetch(spec.checksum ? spec : { ...spec, trustOnFirstUse: true })).path);
+    }
+    return { pkgsrcBranch: branch, allPath, summaryUrl: summaryFile.url, files };
+  }
+  const roots = rel.pkgsrc.trees.map((t) => t.base).join(" or ");
+  throw new PkgsrcTreeMissingError(
+    `no binary package tree for NetBSD ${rel.version} (${rel.pkgsrc.cpu}) holds ${wanted.join(" and ")} ` +
+      `with their dependencies:\n${tried.map((t) => `  - ${t.dir}: ${t.problem}`).join("\n")}\n` +
+      `Looked under ${roots}. Point --mirror at a directory or URL whose pkgsrc/packages/` +
+      `NetBSD/${rel.pkgsrc.cpu}/<dir>/All/ holds pkg_summary.gz and these packages` +
+      (rel.pkgsrc.defaultBranch !== undefined
+        ? `, or set "pkgsrcBranch" (e.g. "${rel.pkgsrc.lastBranch ?? DEFAULT_PKGSRC_BRANCH}") in nbxen.config.json to a quarterly branch that has them.`
+        : ` (${pkgsrcAllPath(rel)} for ${rel.version}), or set "pkgsrcBranch" to a ${rel.major}.0_YYYYQn branch that has them.`),
+    tried,
+  );
 }
 
 function trimSlash(url: string): string {

@@ -3,6 +3,10 @@
  * release's own CDs. Rock Ridge is what keeps `kern-GENERIC.tgz` and `base.tar.xz` readable by
  * NetBSD's cd9660 (plain ISO 9660 would show them as lower-cased 8.3 names and sysinst would not find
  * the sets), so the image is written with `-R` and the test reads the names back.
+ *
+ * sysinst extracts every set its distribution selects and stops at "Release set X does not exist."
+ * when one is missing from the medium, so the builder refuses to write a CD without the selected sets
+ * (`requiredSets`; the selection per release is the catalog's SYSINST_MINIMAL_SETS).
  */
 import { readdir, rename, rm, stat } from "node:fs/promises";
 import { resolve } from "node:path";
@@ -19,6 +23,22 @@ export interface BuildSetsIsoOptions {
   out: string;
   /** xorriso binary (default: "xorriso" from PATH). */
   xorriso?: string;
+  /** Set files ("modules.tar.xz") the installer will look for: each must be in `setsDir`. */
+  requiredSets?: readonly string[];
+}
+
+/** The sets directory lacks a set the installer will select. */
+export class MissingSetError extends HarnessError {
+  constructor(
+    readonly missing: string[],
+    setsDir: string,
+  ) {
+    super(
+      `the sets CD would lack ${missing.join(", ")}: sysinst selects ${missing.length === 1 ? "it" : "them"} ` +
+        `and would stop at "Release set ${missing[0]!.replace(/\.(tgz|tar\.xz)$/, "")} does not exist." ` +
+        `(${setsDir} holds no such file; fetch the release's sets again with "nbxen box fetch")`,
+    );
+  }
 }
 
 export class XorrisoMissingError extends HarnessError {
@@ -48,6 +68,9 @@ export async function buildSetsIso(opts: BuildSetsIsoOptions): Promise<void> {
   if (st === undefined || !st.isDirectory()) throw new UsageError(`sets directory ${setsDir} does not exist`);
   const files = (await readdir(setsDir, { withFileTypes: true })).filter((d) => d.isFile());
   if (files.length === 0) throw new UsageError(`sets directory ${setsDir} holds no files`);
+  const present = new Set(files.map((f) => f.name));
+  const missing = (opts.requiredSets ?? []).filter((name) => !present.has(name));
+  if (missing.length > 0) throw new MissingSetError(missing, setsDir);
 
   const part = `${out}.part`;
   await rm(part, { force: true });

@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import pRetry, { AbortError } from "p-retry";
 import { HarnessError } from "../../harness/util/errors.ts";
 
-const MIRROR_HINT =
+export const MIRROR_HINT =
   "If the file cannot be fetched from there, pass --mirror <directory|url> pointing at a local copy of the tree.";
 const MAX_REDIRECTS = 5;
 const MAX_TEXT_BYTES = 16 * 1024 * 1024;

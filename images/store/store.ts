@@ -13,8 +13,27 @@ import {
   type ExpectedChecksum,
   type HashAlgorithm,
 } from "./checksum.ts";
-import { copyToFile, downloadToFile, DownloadError, fetchText, type TransferOptions } from "./download.ts";
+import {
+  copyToFile,
+  downloadToFile,
+  DownloadError,
+  fetchText,
+  MIRROR_HINT,
+  type TransferOptions,
+} from "./download.ts";
 import { acquireLock } from "./lock.ts";
+
+/**
+ * Another place that may hold the same file, tried when the one before it does not have it or cannot
+ * be reached (NetBSD moves a release from cdn.netbsd.org to archive.netbsd.org once its successor ships).
+ */
+export interface ArtifactAlternate {
+  url: string;
+  /** Path relative to a mirror root for this place. */
+  mirrorPath?: string;
+  /** This place's checksum file (entry and algorithm are the spec's `checksumFile`'s). */
+  checksumFile?: { url: string; mirrorPath?: string };
+}
 
 export interface ArtifactSpec {
   /** Cache-relative path, also the key: "netbsd-6.1.5/amd64/installation/cdrom/boot-com.iso" */
@@ -32,12 +51,15 @@ export interface ArtifactSpec {
    * its SHA-256, and hold the cached copy to it from then on (`verify()`). Logged as unverified.
    */
   trustOnFirstUse?: boolean;
+  /** Further places, in order, tried after `url` (and after `mirrorPath` under a mirror). */
+  alternates?: ArtifactAlternate[];
 }
 export interface CachedArtifact {
   name: string;
   path: string;
   size: number;
   checksum: ExpectedChecksum;
+  /** Where the cached bytes came from (the place that served them, recorded in the cache's metadata). */
   url: string;
   fromCache: boolean;
 }
@@ -86,6 +108,34 @@ const RESERVED_SUFFIXES = [META_SUFFIX, ".part", ".lock", ".lock.break", ".tmp"]
 
 /** Where an artifact or checksum file comes from: an URL, or a file in a mirror directory. */
 type Source = { kind: "url"; url: string } | { kind: "file"; path: string; url: string };
+/** One place to fetch an artifact from: the file and the checksum file that vouches for it. */
+interface Place {
+  source: Source;
+  checksum?: Source;
+}
+
+/** No place an artifact may come from has it (or could be reached). */
+export class ArtifactUnavailableError extends HarnessError {
+  constructor(
+    readonly artifact: string,
+    /** Each place tried, in order, with why it did not serve the artifact. */
+    readonly tried: { url: string; reason: string }[],
+    hint: string,
+    cause: unknown,
+  ) {
+    super(
+      `${artifact} could not be fetched from any of its ${tried.length} places:\n` +
+        tried.map((t) => `  - ${t.url}: ${t.reason}`).join("\n") +
+        `\n${hint}`,
+      { cause },
+    );
+  }
+}
+
+/** A 404/410 answer, or a file missing from a mirror directory. */
+function isNotFound(error: unknown): boolean {
+  return error instanceof DownloadError && (error.status === 404 || error.status === 410);
+}
 
 function isUrl(value: string): boolean {
   return /^https?:\/\//i.test(value);
@@ -191,12 +241,29 @@ export class ArtifactStore {
       // Another process may have fetched it while we waited.
       const afterWait = await this.cachedFor(spec, path);
       if (afterWait) return afterWait;
-      if (!spec.checksum && !spec.checksumFile && spec.trustOnFirstUse)
-        return await this.downloadTrustingFirstUse(spec, path);
-      const expected = await this.expectedChecksum(spec);
-      const adopted = await this.adoptUnrecorded(spec, path, expected);
-      if (adopted) return adopted;
-      return await this.download(spec, path, expected);
+      const places = this.placesFor(spec);
+      const tried: { url: string; reason: string }[] = [];
+      for (const [index, place] of places.entries()) {
+        try {
+          const result = await this.fetchFrom(spec, path, place);
+          if (index > 0 && !result.fromCache) {
+            this.log(`${spec.name}: served by ${place.source.url} (place ${index + 1} of ${places.length})`);
+          }
+          return result;
+        } catch (error) {
+          // A wrong checksum or a local problem is an answer, not an absence: another place must not mask it.
+          const movesOn = error instanceof DownloadError || error instanceof ChecksumEntryMissingError;
+          if (places.length === 1 || !movesOn) throw error;
+          const reason = isNotFound(error) ? "not there (404)" : this.withoutHints((error as Error).message);
+          tried.push({ url: place.source.url, reason });
+          if (index + 1 < places.length) {
+            this.log(`${spec.name}: ${place.source.url}: ${reason}; trying ${places[index + 1]!.source.url}`);
+          } else {
+            throw new ArtifactUnavailableError(spec.name, tried, this.unavailableHint(), error);
+          }
+        }
+      }
+      throw new UsageError(`Artifact ${spec.name} names no place to fetch it from`);
     } finally {
       await lock.release();
     }
@@ -260,6 +327,81 @@ export class ArtifactStore {
     return removed;
   }
 
+  private async fetchFrom(spec: ArtifactSpec, path: string, place: Place): Promise<CachedArtifact> {
+    if (!spec.checksum && !spec.checksumFile && spec.trustOnFirstUse)
+      return await this.downloadTrustingFirstUse(spec, path, place.source);
+    const expected = await this.expectedChecksum(spec, place);
+    const adopted = await this.adoptUnrecorded(spec, path, expected, place.source.url);
+    if (adopted) return adopted;
+    return await this.download(spec, path, expected, place.source);
+  }
+
+  /** The spec's places in order, each resolved against the mirror; places that resolve alike count once. */
+  private placesFor(spec: ArtifactSpec): Place[] {
+    const raw = [
+      {
+        url: spec.url,
+        mirrorPath: spec.mirrorPath,
+        checksumFile: spec.checksumFile,
+      },
+      ...(spec.alternates ?? []),
+    ];
+    const places: Place[] = [];
+    for (const alt of raw) {
+      const source = this.sourceFor(alt.url, alt.mirrorPath);
+      if (places.some((p) => p.source.url === source.url)) continue;
+      const place: Place = { source };
+      if (alt.checksumFile)
+        place.checksum = this.sourceFor(alt.checksumFile.url, alt.checksumFile.mirrorPath);
+      places.push(place);
+    }
+    return places;
+  }
+
+  /**
+   * Names in a directory of a mirror tree: an HTTP index page's links, or a mirror directory's entries.
+   * For choosing among directories that come and go (pkgsrc's quarterly package trees).
+   */
+  async listDirectory(url: string, mirrorPath?: string): Promise<{ url: string; names: string[] }> {
+    const source = this.sourceFor(url.replace(/\/*$/, "/"), mirrorPath);
+    if (source.kind === "file") {
+      try {
+        return { url: source.url, names: (await readdir(source.path)).sort() };
+      } catch (error) {
+        throw new DownloadError(source.url, {
+          attempts: 1,
+          ...((error as NodeJS.ErrnoException).code === "ENOENT" ? { status: 404 } : {}),
+          reason: `cannot list the mirror directory (${(error as Error).message})`,
+          hint: `Check that --mirror ${this.mirror} is laid out like the upstream tree.`,
+          cause: error,
+        });
+      }
+    }
+    const html = await fetchText(source.url, this.transferOptions());
+    const base = new URL(source.url.endsWith("/") ? source.url : `${source.url}/`);
+    const names = new Set<string>();
+    for (const m of html.matchAll(/href\s*=\s*["']([^"']*)["']/gi)) {
+      // Index pages link entries relatively, by absolute path or by full URL: keep what names a direct
+      // child of the listed directory (not parents, sorting links or other hosts).
+      let target: URL;
+      try {
+        target = new URL(m[1]!.replace(/&amp;/g, "&"), base);
+      } catch {
+        continue;
+      }
+      if (target.origin !== base.origin || target.search !== "" || !target.pathname.startsWith(base.pathname))
+        continue;
+      const rest = target.pathname.slice(base.pathname.length).replace(/\/$/, "");
+      if (rest === "" || rest.includes("/")) continue;
+      try {
+        names.add(decodeURIComponent(rest));
+      } catch {
+        names.add(rest);
+      }
+    }
+    return { url: source.url, names: [...names].sort() };
+  }
+
   private checkSpec(spec: ArtifactSpec): void {
     if (spec.checksum) {
       if (!isValidHex(spec.checksum.algorithm, spec.checksum.hex)) {
@@ -300,6 +442,7 @@ export class ArtifactStore {
     spec: ArtifactSpec,
     path: string,
     expected: { checksum: ExpectedChecksum },
+    url: string,
   ): Promise<CachedArtifact | undefined> {
     if (!(await exists(path))) return undefined;
     const actual = await hashFile(path, expected.checksum.algorithm);
@@ -308,7 +451,7 @@ export class ArtifactStore {
       return undefined;
     }
     this.log(`adopting ${spec.name}: the file in the cache matches its checksum`);
-    const meta = await this.writeMeta(path, spec.name, spec.url, expected.checksum, (await stat(path)).size);
+    const meta = await this.writeMeta(path, spec.name, url, expected.checksum, (await stat(path)).size);
     return this.toCached(meta, path, true);
   }
 
@@ -316,9 +459,9 @@ export class ArtifactStore {
     spec: ArtifactSpec,
     path: string,
     expected: { checksum: ExpectedChecksum },
+    source: Source,
   ): Promise<CachedArtifact> {
     const part = `${path}.part`;
-    const source = this.sourceFor(spec.url, spec.mirrorPath);
     const progress = (receivedBytes: number, totalBytes: number | undefined, attempt: number) =>
       this.onProgress?.({
         name: spec.name,
@@ -353,9 +496,12 @@ export class ArtifactStore {
     return this.toCached(meta, path, false);
   }
 
-  private async downloadTrustingFirstUse(spec: ArtifactSpec, path: string): Promise<CachedArtifact> {
+  private async downloadTrustingFirstUse(
+    spec: ArtifactSpec,
+    path: string,
+    source: Source,
+  ): Promise<CachedArtifact> {
     const part = `${path}.part`;
-    const source = this.sourceFor(spec.url, spec.mirrorPath);
     this.log(
       `${spec.name}: upstream publishes no checksum; recording the SHA-256 of what ${source.url} serves`,
     );
@@ -412,6 +558,7 @@ export class ArtifactStore {
       if (!(await exists(source.path))) {
         throw new DownloadError(source.url, {
           attempts: 1,
+          status: 404,
           reason: `not found in the mirror directory (${source.path})`,
           hint: `Check that --mirror ${this.mirror} is laid out like the upstream tree.`,
         });
@@ -428,6 +575,21 @@ export class ArtifactStore {
       resumedEarlierPart = result.resumedEarlierPart;
     }
     return { hex: await hashFile(part, algorithm), size, resumedEarlierPart };
+  }
+
+  /** A nested error's message without the advice the aggregate error gives once. */
+  private withoutHints(message: string): string {
+    let out = message;
+    for (const hint of [MIRROR_HINT, this.transferOptions().hint]) if (hint) out = out.split(hint).join("");
+    return out.replace(/ Check that --mirror \S+ is laid out like the upstream tree\./g, "").trim();
+  }
+
+  private unavailableHint(): string {
+    if (this.mirror === undefined) return MIRROR_HINT;
+    return (
+      `Check that --mirror ${this.mirror} is laid out like a NetBSD host's pub/ (NetBSD/NetBSD-X.Y/, ` +
+      `NetBSD-archive/NetBSD-X.Y/, pkgsrc/packages/, pkgsrc-archive/packages/) and holds the file.`
+    );
   }
 
   private transferOptions(): TransferOptions {
@@ -457,12 +619,12 @@ export class ArtifactStore {
     return { kind: "file", path, url: pathToFileURL(path).toString() };
   }
 
-  private async expectedChecksum(spec: ArtifactSpec): Promise<{ checksum: ExpectedChecksum }> {
+  private async expectedChecksum(spec: ArtifactSpec, place: Place): Promise<{ checksum: ExpectedChecksum }> {
     if (spec.checksum) {
       return { checksum: { algorithm: spec.checksum.algorithm, hex: spec.checksum.hex.toLowerCase() } };
     }
     const file = spec.checksumFile!;
-    const source = this.sourceFor(file.url, file.mirrorPath);
+    const source = place.checksum ?? this.sourceFor(file.url, file.mirrorPath);
     const entries = await this.checksumList(source);
     const entry = entries.get(file.entry.replace(/^\.\//, ""));
     if (!entry) {
@@ -502,6 +664,7 @@ export class ArtifactStore {
           } catch (error) {
             throw new DownloadError(source.url, {
               attempts: 1,
+              ...((error as NodeJS.ErrnoException).code === "ENOENT" ? { status: 404 } : {}),
               reason: `cannot read the checksum file from the mirror directory (${(error as Error).message})`,
               hint: `Check that --mirror ${this.mirror} is laid out like the upstream tree.`,
               cause: error,
@@ -511,7 +674,11 @@ export class ArtifactStore {
         return parseChecksumFile(await fetchText(source.url, this.transferOptions()));
       })();
       this.checksumLists.set(source.url, list);
-      list.catch(() => this.checksumLists.delete(source.url));
+      // A checksum file that is not there stays not there for this store's life (one 404 per directory,
+      // not one per file); any other failure may be retried by the next fetch.
+      list.catch((error: unknown) => {
+        if (!isNotFound(error)) this.checksumLists.delete(source.url);
+      });
     }
     return list;
   }

@@ -4,8 +4,19 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { SETS_ISO_VOLUME_ID, XorrisoMissingError, buildSetsIso } from "../../images/media/sets-iso.ts";
+import { copyFileSync } from "node:fs";
+import { basename } from "node:path";
+import {
+  MissingSetError,
+  SETS_ISO_VOLUME_ID,
+  XorrisoMissingError,
+  buildSetsIso,
+} from "../../images/media/sets-iso.ts";
+import { NETBSD_RELEASES, sysinstSelectedSetFiles } from "../../images/catalog/netbsd.ts";
+import { ArtifactStore } from "../../images/store/index.ts";
+import { fetchRelease } from "../../harness/boxes/netbsd/box.ts";
 import { UsageError } from "../../harness/util/errors.ts";
+import { makeNetbsdMirror, serveNetbsdMirror } from "./fixtures/netbsd-mirror.ts";
 
 const SETS: Record<string, number> = {
   "kern-GENERIC.tgz": 70_000,
@@ -101,6 +112,50 @@ describe("sets ISO", function () {
     );
     assert.ok(!existsSync(join(dir, "x.iso.part")));
   });
+
+  it("refuses to write a CD without a set sysinst will select, naming it as sysinst would", async () => {
+    const out = join(dir, "sets.iso");
+    await assert.rejects(
+      buildSetsIso({
+        setsDir,
+        arch: "amd64",
+        out,
+        requiredSets: ["kern-GENERIC.tgz", "modules.tgz", "base.tgz", "etc.tgz"],
+      }),
+      (e: unknown) =>
+        e instanceof MissingSetError &&
+        e.missing.join() === "modules.tgz,base.tgz" &&
+        /Release set modules does not exist\./.test(e.message),
+    );
+    assert.ok(!existsSync(out) && !existsSync(`${out}.part`));
+  });
+
+  for (const rel of NETBSD_RELEASES) {
+    it(`${rel.box}: the CD built from the release's fetched sets holds every set sysinst selects`, async () => {
+      const mirror = await makeNetbsdMirror(join(dir, "mirror"), rel);
+      const { server, url } = await serveNetbsdMirror(mirror);
+      try {
+        const store = new ArtifactStore({ cacheDir: join(dir, "cache"), mirror: url });
+        const files = await fetchRelease(store, rel);
+        const staging = join(dir, "staging");
+        mkdirSync(staging);
+        for (const [name, path] of files)
+          if (name.includes("/binary/sets/")) copyFileSync(path, join(staging, basename(name)));
+        const out = join(dir, "sets.iso");
+        await buildSetsIso({
+          setsDir: staging,
+          arch: "amd64",
+          out,
+          requiredSets: sysinstSelectedSetFiles(rel),
+        });
+        const onCd = await listIso(out, "nojoliet");
+        const missing = sysinstSelectedSetFiles(rel).filter((f) => !onCd.includes(`/amd64/binary/sets/${f}`));
+        assert.deepEqual(missing, [], `sysinst would stop at "Release set ... does not exist."`);
+      } finally {
+        await server.close();
+      }
+    });
+  }
 
   it("refuses an empty or missing sets directory", async () => {
     const empty = join(dir, "empty");

@@ -102,6 +102,8 @@ describe("NetBSD catalog", () => {
     assert.equal(netbsdRelease("netbsd-9.4").xen.xenGzPath, "/usr/pkg/xen415-kernel/xen.gz");
     assert.equal(netbsdRelease("netbsd-10.1").xen.kernelPkg, "xenkernel420");
     assert.equal(netbsdRelease("netbsd-10.1").setSuffix, ".tar.xz");
+    assert.equal(netbsdRelease("netbsd-9.4").setSuffix, ".tar.xz");
+    assert.equal(def.setSuffix, ".tgz");
     assert.equal(def.sysinstFlavor, "netbsd6");
     assert.equal(netbsdRelease("netbsd-9.4").sysinstFlavor, "netbsd9plus");
   });
@@ -116,41 +118,68 @@ describe("NetBSD catalog", () => {
     );
   });
 
-  it("lists boot-com.iso, the sets and the Xen kernels, each checked by its directory's SHA512 file", () => {
+  it("lists boot-com.iso, the selected sets and the Xen kernels, each checked by its directory's SHA512, CDN first then the archive", () => {
     const rel = netbsdRelease("netbsd-6.1.5");
     const arts = releaseArtifacts(rel);
     const iso = arts.find((a) => a.name.endsWith("boot-com.iso"))!;
     assert.equal(
       iso.url,
-      "https://archive.netbsd.org/pub/NetBSD-archive/NetBSD-6.1.5/amd64/installation/cdrom/boot-com.iso",
+      "https://cdn.netbsd.org/pub/NetBSD/NetBSD-6.1.5/amd64/installation/cdrom/boot-com.iso",
     );
-    assert.equal(iso.mirrorPath, "NetBSD-6.1.5/amd64/installation/cdrom/boot-com.iso");
+    assert.equal(iso.mirrorPath, "NetBSD/NetBSD-6.1.5/amd64/installation/cdrom/boot-com.iso");
     assert.equal(iso.name, "netbsd-6.1.5/amd64/installation/cdrom/boot-com.iso");
     assert.deepEqual(iso.checksumFile, {
-      url: "https://archive.netbsd.org/pub/NetBSD-archive/NetBSD-6.1.5/amd64/installation/cdrom/SHA512",
-      mirrorPath: "NetBSD-6.1.5/amd64/installation/cdrom/SHA512",
+      url: "https://cdn.netbsd.org/pub/NetBSD/NetBSD-6.1.5/amd64/installation/cdrom/SHA512",
+      mirrorPath: "NetBSD/NetBSD-6.1.5/amd64/installation/cdrom/SHA512",
       algorithm: "sha512",
       entry: "boot-com.iso",
     });
+    assert.deepEqual(iso.alternates, [
+      {
+        url: "https://archive.netbsd.org/pub/NetBSD-archive/NetBSD-6.1.5/amd64/installation/cdrom/boot-com.iso",
+        mirrorPath: "NetBSD-archive/NetBSD-6.1.5/amd64/installation/cdrom/boot-com.iso",
+        checksumFile: {
+          url: "https://archive.netbsd.org/pub/NetBSD-archive/NetBSD-6.1.5/amd64/installation/cdrom/SHA512",
+          mirrorPath: "NetBSD-archive/NetBSD-6.1.5/amd64/installation/cdrom/SHA512",
+        },
+      },
+      {
+        // A --mirror laid out the old way (NetBSD-X.Y/ at its root); without a mirror the same URL as above.
+        url: "https://archive.netbsd.org/pub/NetBSD-archive/NetBSD-6.1.5/amd64/installation/cdrom/boot-com.iso",
+        mirrorPath: "NetBSD-6.1.5/amd64/installation/cdrom/boot-com.iso",
+        checksumFile: {
+          url: "https://archive.netbsd.org/pub/NetBSD-archive/NetBSD-6.1.5/amd64/installation/cdrom/SHA512",
+          mirrorPath: "NetBSD-6.1.5/amd64/installation/cdrom/SHA512",
+        },
+      },
+    ]);
     assert.deepEqual(
       arts.filter((a) => a.name.includes("/binary/sets/")).map((a) => a.checksumFile!.entry),
-      ["kern-GENERIC.tgz", "base.tgz", "etc.tgz"],
+      ["kern-GENERIC.tgz", "modules.tgz", "base.tgz", "etc.tgz"],
     );
     assert.deepEqual(
       arts.filter((a) => a.name.includes("/binary/kernel/")).map((a) => a.mirrorPath),
       [
-        "NetBSD-6.1.5/amd64/binary/kernel/netbsd-XEN3_DOM0.gz",
-        "NetBSD-6.1.5/amd64/binary/kernel/netbsd-XEN3_DOMU.gz",
-        "NetBSD-6.1.5/amd64/binary/kernel/netbsd-INSTALL_XEN3_DOMU.gz",
+        "NetBSD/NetBSD-6.1.5/amd64/binary/kernel/netbsd-XEN3_DOM0.gz",
+        "NetBSD/NetBSD-6.1.5/amd64/binary/kernel/netbsd-XEN3_DOMU.gz",
+        "NetBSD/NetBSD-6.1.5/amd64/binary/kernel/netbsd-INSTALL_XEN3_DOMU.gz",
       ],
     );
     for (const a of arts) assert.ok(a.checksumFile!.url.endsWith("/SHA512"));
     assert.equal(new Set(arts.map((a) => a.name)).size, arts.length);
   });
 
-  it("uses cdn.netbsd.org and .tar.xz sets for 10.1, and honours a set list override", () => {
+  it("asks 9.4 and 10.1 for .tar.xz sets, and honours a set list override", () => {
+    const nine = releaseArtifacts(netbsdRelease("netbsd-9.4"));
+    const base9 = nine.find((a) => a.name.includes("/binary/sets/base."))!;
+    assert.equal(base9.url, "https://cdn.netbsd.org/pub/NetBSD/NetBSD-9.4/amd64/binary/sets/base.tar.xz");
+    assert.equal(
+      base9.alternates![0]!.url,
+      "https://archive.netbsd.org/pub/NetBSD-archive/NetBSD-9.4/amd64/binary/sets/base.tar.xz",
+    );
+    assert.ok(!nine.some((a) => a.name.endsWith(".tgz")), "no 9.4 set is a .tgz");
     const rel = netbsdRelease("netbsd-10.1");
-    const arts = releaseArtifacts(rel, { sets: ["base", "etc", "kern-GENERIC", "modules"] });
+    const arts = releaseArtifacts(rel, { sets: ["base", "etc", "kern-GENERIC", "modules", "src"] });
     const base = arts.find((a) => a.name.endsWith("base.tar.xz"))!;
     assert.equal(base.url, "https://cdn.netbsd.org/pub/NetBSD/NetBSD-10.1/amd64/binary/sets/base.tar.xz");
     assert.equal(
@@ -158,7 +187,11 @@ describe("NetBSD catalog", () => {
       "https://cdn.netbsd.org/pub/NetBSD/NetBSD-10.1/amd64/binary/sets/SHA512",
     );
     assert.ok(arts.some((a) => a.name.endsWith("/modules.tar.xz")));
-    assert.equal(arts.length, 1 + 4 + 3);
+    assert.ok(
+      arts.some((a) => a.name.endsWith("/src.tgz")),
+      "a source set stays .tgz (force_tgz)",
+    );
+    assert.equal(arts.length, 1 + 5 + 3);
   });
 
   it("gives kernel URLs on the mirror or on the harness's server", () => {
@@ -177,10 +210,7 @@ describe("NetBSD catalog", () => {
     const six = netbsdRelease("netbsd-6.1.5");
     const nine = netbsdRelease("netbsd-9.4");
     const ten = netbsdRelease("netbsd-10.1");
-    assert.equal(
-      pkgPath(six),
-      "https://archive.netbsd.org/pub/pkgsrc-archive/packages/NetBSD/amd64/6.1.5/All",
-    );
+    assert.equal(pkgPath(six), "https://cdn.netbsd.org/pub/pkgsrc/packages/NetBSD/amd64/6.1.5/All");
     assert.equal(
       pkgPath(nine),
       `https://cdn.netbsd.org/pub/pkgsrc/packages/NetBSD/x86_64/9.0_${DEFAULT_PKGSRC_BRANCH}/All`,
@@ -285,14 +315,20 @@ describe("NetBSD catalog", () => {
     );
   });
 
-  it("lists pkg_summary.gz, then the closure as artifacts to serve locally", () => {
+  it("lists pkg_summary.gz, then the closure as artifacts to serve locally, the CDN's tree first then the archive's", () => {
     const rel = netbsdRelease("netbsd-6.1.5");
     const first = pkgsrcArtifacts(rel);
     assert.equal(first.length, 1);
     assert.equal(
       first[0]!.url,
-      "https://archive.netbsd.org/pub/pkgsrc-archive/packages/NetBSD/amd64/6.1.5/All/pkg_summary.gz",
+      "https://cdn.netbsd.org/pub/pkgsrc/packages/NetBSD/amd64/6.1.5/All/pkg_summary.gz",
     );
+    assert.deepEqual(first[0]!.alternates, [
+      {
+        url: "https://archive.netbsd.org/pub/pkgsrc-archive/packages/NetBSD/amd64/6.1.5/All/pkg_summary.gz",
+        mirrorPath: "pkgsrc-archive/packages/NetBSD/amd64/6.1.5/All/pkg_summary.gz",
+      },
+    ]);
     assert.equal(first[0]!.name, "pkgsrc/packages/NetBSD/amd64/6.1.5/All/pkg_summary.gz");
     const all = pkgsrcArtifacts(rel, parsePkgSummary(SUMMARY));
     const py = all.find((a) => a.name.endsWith("/python27-2.7.9nb1.tgz"))!;

@@ -1,15 +1,14 @@
 import { copyFile, link, mkdir, rm } from "node:fs/promises";
-import { gunzipSync } from "node:zlib";
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import {
+  describeReleaseSources,
+  fetchXenPackageTree,
   netbsdRelease,
-  parsePkgSummary,
-  pkgSummaryArtifact,
-  pkgsrcArtifacts,
   releaseArtifacts,
   setFileName,
+  sysinstSelectedSetFiles,
   type NetbsdRelease,
+  type XenPackagesFetched,
 } from "../../../images/catalog/netbsd.ts";
 import { buildSetsIso } from "../../../images/media/sets-iso.ts";
 import type { ArtifactStore } from "../../../images/store/index.ts";
@@ -52,28 +51,37 @@ export function netbsdFacts(rel: NetbsdRelease): BoxFacts {
   };
 }
 
-/** The release files the box needs, fetched (and verified against the release's SHA512 files) into the cache. */
-export async function fetchRelease(store: ArtifactStore, rel: NetbsdRelease): Promise<Map<string, string>> {
+/**
+ * The release files the box needs, fetched (and verified against the release's SHA512 files) into the
+ * cache, from the CDN or else the archive; `log` hears which tree served them.
+ */
+export async function fetchRelease(
+  store: ArtifactStore,
+  rel: NetbsdRelease,
+  log?: (line: string) => void,
+): Promise<Map<string, string>> {
   const paths = new Map<string, string>();
-  for (const spec of releaseArtifacts(rel)) paths.set(spec.name, (await store.fetch(spec)).path);
+  const fetched = [];
+  for (const spec of releaseArtifacts(rel)) {
+    const got = await store.fetch(spec);
+    fetched.push(got);
+    paths.set(spec.name, got.path);
+  }
+  log?.(describeReleaseSources(rel, fetched));
   return paths;
 }
 
-/** pkg_summary.gz, then the Xen packages and their dependencies, into the cache the local server serves. */
-export async function fetchXenPackages(
+/** pkg_summary.gz, then the Xen packages and their dependencies, from the package tree the catalog chooses. */
+export function fetchXenPackages(
   store: ArtifactStore,
   rel: NetbsdRelease,
   pkgsrcBranch?: string,
-): Promise<string[]> {
-  const summarySpec = { ...pkgSummaryArtifact(rel, { pkgsrcBranch }), trustOnFirstUse: true };
-  const summary = parsePkgSummary(
-    gunzipSync(await readFile((await store.fetch(summarySpec)).path)).toString("utf8"),
-  );
-  const fetched: string[] = [];
-  for (const spec of pkgsrcArtifacts(rel, summary, { pkgsrcBranch }).slice(1)) {
-    fetched.push((await store.fetch(spec.checksum ? spec : { ...spec, trustOnFirstUse: true })).path);
-  }
-  return fetched;
+  log?: (line: string) => void,
+): Promise<XenPackagesFetched> {
+  return fetchXenPackageTree(store, rel, {
+    ...(pkgsrcBranch !== undefined ? { pkgsrcBranch } : {}),
+    ...(log ? { log } : {}),
+  });
 }
 
 /** The sets CD: an ISO with Rock Ridge whose root holds amd64/binary/sets/ (sysinst's CD-ROM medium). */
@@ -89,7 +97,7 @@ async function setsIso(ctx: BoxContext, rel: NetbsdRelease, files: Map<string, s
     if (!src) throw new Error(`set ${file} was not fetched`);
     await link(src, path.join(staging, file)).catch(() => copyFile(src, path.join(staging, file)));
   }
-  await buildSetsIso({ setsDir: staging, arch: "amd64", out });
+  await buildSetsIso({ setsDir: staging, arch: "amd64", out, requiredSets: sysinstSelectedSetFiles(rel) });
   await rm(staging, { recursive: true, force: true });
   return out;
 }
@@ -103,9 +111,10 @@ export function netbsdBox(rel: NetbsdRelease): Box {
     steps: () => netbsdSteps(rel),
     diskPath: (machineDir) => path.join(machineDir, "disks", "disk.qcow2"),
     async fetch(ctx) {
-      const files = await fetchRelease(ctx.store, rel);
-      const pkgs = await fetchXenPackages(ctx.store, rel, ctx.config.pkgsrcBranch);
-      return [...files.values(), ...pkgs];
+      const log = (l: string) => ctx.reporter.info(l);
+      const files = await fetchRelease(ctx.store, rel, log);
+      const pkgs = await fetchXenPackages(ctx.store, rel, ctx.config.pkgsrcBranch, log);
+      return [...files.values(), ...pkgs.files];
     },
     async machineOptions(state: HowtoState, mode: BootMode): Promise<MachineOptions> {
       const { ctx } = state;

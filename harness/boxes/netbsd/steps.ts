@@ -83,7 +83,7 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
       },
     ],
     async run(state) {
-      await fetchRelease(state.ctx.store, rel);
+      await fetchRelease(state.ctx.store, rel, (l) => state.ctx.reporter.info(l));
       const machine = await bootMachine(state, "install-media", { login: false });
       // The disk the box attaches (its spec in disk mode creates nothing), by its NetBSD name.
       const targetDisk = netbsdDiskName((await state.box.machineOptions(state, "disk")).disks);
@@ -128,14 +128,13 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
     title: `pkg_add ${rel.xen.kernelPkg} ${rel.xen.toolsPkg} from the harness's local package server`,
     howto: [{ section: "Installation of Xen", quote: `pkg_add ${rel.xen.kernelPkg} ${rel.xen.toolsPkg}` }],
     async run(state) {
-      await fetchXenPackages(state.ctx.store, rel, state.ctx.config.pkgsrcBranch);
+      const pkgs = await fetchXenPackages(state.ctx.store, rel, state.ctx.config.pkgsrcBranch, (l) =>
+        state.ctx.reporter.info(l),
+      );
       const url = serverUrl(state);
       await runCommands(
         state,
-        installXenPackages(
-          rel,
-          pkgPath(rel, { serverUrl: url, pkgsrcBranch: state.ctx.config.pkgsrcBranch }),
-        ),
+        installXenPackages(rel, pkgPath(rel, { serverUrl: url, pkgsrcBranch: pkgs.pkgsrcBranch })),
         1_800_000,
       );
     },
