@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { writeMeta } from "../../harness/report/history.ts";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -131,5 +132,44 @@ describe("nbxen CLI", function () {
     const r = await nbxen(dir, ["box", "verify"]);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /0 ok, 0 failed \(the cache is empty\)/);
+  });
+
+  it("runs record / runs / report --compare: verdicts between two recorded runs, exit 1 on a regression", async () => {
+    const cfg = path.join(dir, "nbxen.config.json");
+    await writeFile(cfg, JSON.stringify({ box: "debian-12" }));
+    const reports = path.join(dir, ".nbxen", "reports", "debian-12");
+    const record = async (createdAt: string, versionSpec: string) => {
+      await writeMeta(reports, { box: "debian-12", createdAt, harness: { version: "0.1.0" } });
+      await writeFile(
+        path.join(reports, "specs.junit.xml"),
+        `<testsuite><testcase classname="HOWTO: Booting Xen" name="xl info" time="1"/>` +
+          `<testcase classname="HOWTO: Booting Xen" name="the Xen version" time="1">${versionSpec}</testcase></testsuite>`,
+      );
+      const r = await nbxen(dir, ["runs", "record", reports]);
+      assert.equal(r.code, 0, r.stderr);
+      return /run recorded: (\S+)/.exec(r.stdout)![1]!;
+    };
+    const a = await record("2026-12-01T10:00:00.000Z", "");
+    const b = await record("2026-12-02T10:00:00.000Z", "<failure>AssertionError: 4.18 is not 4.17</failure>");
+    const list = await nbxen(dir, ["runs"]);
+    assert.equal(list.code, 0);
+    assert.match(list.stdout, new RegExp(`${a}\\s.*specs 2/2 passed\\n${b}\\s.*specs 1/2 passed, 1 failed`));
+    const cmp = await nbxen(dir, ["report", "--compare", a, b]);
+    assert.equal(cmp.code, 1, "a regression fails the comparison");
+    assert.match(
+      cmp.stdout,
+      /fail, regression\s+spec HOWTO: Booting Xen :: the Xen version\s+AssertionError: 4\.18 is not 4\.17/,
+    );
+    assert.match(cmp.stdout, /verdicts: 1 pass, 1 fail, regression/);
+    const md = path.join(dir, "cmp.md");
+    const same = await nbxen(dir, ["report", "--baseline", a, a, "--format", "markdown", "--output", md]);
+    assert.equal(same.code, 0);
+    assert.match(await readFile(md, "utf8"), /\| spec \| HOWTO: Booting Xen :: the Xen version \| pass \|/);
+    const bad = await nbxen(dir, ["report", "--compare", a, b, "--format", "html"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--format html: use text, markdown or junit/);
+    const none = await nbxen(dir, ["report", "--compare", a, "no-such-run"]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no run no-such-run/);
   });
 });
