@@ -15,7 +15,7 @@ import {
   type DebianBox,
 } from "../../images/debian/box.ts";
 import { defaultCacheDir } from "../../harness/config/load.ts";
-import { debianBoxDir } from "../../harness/boxes/debian12/box.ts";
+import { debianBoxDir } from "../../harness/boxes/debian12/box-files.ts";
 
 const cacheDir = defaultCacheDir();
 const boxDir = debianBoxDir(cacheDir);

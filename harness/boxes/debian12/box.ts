@@ -1,28 +1,11 @@
 import path from "node:path";
-import { buildDebianBox, DEBIAN_ROOT_PASSWORD, type DebianBox } from "../../../images/debian/box.ts";
+import { DEBIAN_ROOT_PASSWORD } from "../../../images/debian/box.ts";
 import type { Machine, MachineOptions } from "../../machine/machine.ts";
 import { createOverlay, exists } from "../../machine/disk.ts";
 import type { Box, BoxContext, BoxFacts, BootMode, HowtoState } from "../box.ts";
 import { loginAsRoot } from "../login.ts";
-import { XEN_DOM0_MAX_TYPED_BYTES } from "../xen-console.ts";
-import type { Typing } from "../../console/shell.ts";
+import { DEBIAN_BOX, DEBIAN_TYPING, ensureDebianBox } from "./box-files.ts";
 import { createAndWatch, debianSteps, tryHvmDomU } from "./steps.ts";
-
-export const DEBIAN_BOX = "debian-12";
-/**
- * Under Xen the dom0's console input passes through Xen's serial ring, which drops what does not fit
- * (seen under TCG): type in pieces that fit, with a small pause between keys.
- */
-export const DEBIAN_TYPING: Typing = { keyDelayMs: 2, maxTypedBytes: XEN_DOM0_MAX_TYPED_BYTES };
-
-export function debianBoxDir(cacheDir: string): string {
-  return path.join(cacheDir, "boxes", DEBIAN_BOX);
-}
-
-/** Builds (once, cached) and returns the box files: base disk, kernel, initrd, Xen package repository. */
-export async function ensureDebianBox(ctx: Pick<BoxContext, "config" | "reporter">): Promise<DebianBox> {
-  return buildDebianBox(debianBoxDir(ctx.config.cacheDir), { log: (l) => ctx.reporter.info(l) });
-}
 
 const facts: BoxFacts = {
   os: "debian",
