@@ -177,8 +177,8 @@ function program(setExit: (code: number) => void, interrupts: Interrupts): Comma
   const runs = root
     .command("runs")
     .description("the recorded runs (every `up` and HOWTO spec run leaves one under <state>/runs)")
-    .option("--all", "every box's runs, not only the configured box's")
-    .action(withConfig((c, _g, o: { all?: boolean }) => verbs.runsList(c, o)));
+    .addHelpText("after", "\nEvery box's runs; --box NAME keeps one box's.")
+    .action(withConfig((c, g) => verbs.runsList(c, g.box)));
   runs
     .command("record <reportDir>")
     .description(

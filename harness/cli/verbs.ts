@@ -280,12 +280,10 @@ export async function boxRemove(config: ResolvedConfig, name: string): Promise<n
   return 0;
 }
 
-export async function runsList(config: ResolvedConfig, opts: { all?: boolean }): Promise<number> {
-  const runs = await listRuns(config.stateDir, opts.all ? undefined : config.box);
+export async function runsList(config: ResolvedConfig, box?: string): Promise<number> {
+  const runs = await listRuns(config.stateDir, box);
   if (!runs.length) {
-    out(
-      `no runs recorded${opts.all ? "" : ` for box ${config.box} (--all for every box)`} in ${runsDir(config.stateDir)}`,
-    );
+    out(`no runs recorded${box ? ` for box ${box}` : ""} in ${runsDir(config.stateDir)}`);
     return 0;
   }
   for (const r of runs) {
