@@ -122,7 +122,7 @@ const installXen: Step<HowtoState> = {
     const restore =
       "rm -f /usr/sbin/update-grub; dpkg-divert --local --rename --remove /usr/sbin/update-grub >/dev/null";
     await shell.run(
-      `${divert}; DEBIAN_FRONTEND=noninteractive apt-get ${only} install -y --no-install-recommends xen-system-amd64 xen-utils-common busybox-static 2>&1; rc=$?; ${restore}; exit $rc`,
+      `${divert}; DEBIAN_FRONTEND=noninteractive apt-get ${only} install -y --no-install-recommends xen-system-amd64 xen-utils-common busybox-static 2>&1; rc=$?; ${restore}; (exit $rc)`,
       { timeoutMs: 1_800_000, progress: [/Unpacking|Setting up|Processing/] },
     );
     await shell.run("test -x /usr/sbin/update-grub && ! test -L /usr/sbin/update-grub");
