@@ -116,6 +116,8 @@ export async function bootInstalled(b: DiskBoot): Promise<BootEnd> {
     if (choice.multiboot) await bootXen(b, choice, major);
     else await bootNative(b, choice, major);
   }
+  // The userland owns the terminal (cooked mode) until it ends.
+  tty.detach();
   const child = sys.startInit(b.resume ? "resume" : "boot", rec.terminal);
   b.setChild(child);
   const action = await new Promise<string | undefined>((resolve) => {
@@ -126,13 +128,15 @@ export async function bootInstalled(b: DiskBoot): Promise<BootEnd> {
         resolve(a);
       }
     }, 100);
-    child.once("exit", () => {
+    child.once("exit", (code, signal) => {
+      b.log(`userland: init exited (${signal ?? `status ${code}`})`);
       clearInterval(timer);
       resolve(sys.powerRequest());
     });
   });
   if (child.exitCode === null) child.kill("SIGKILL");
   b.setChild(undefined);
+  if (tty.isDetached) tty.attach();
   b.log(`userland ended${action ? ` with ${action}` : ""}`);
   tty.muted = false;
   tty.line("");

@@ -5,7 +5,7 @@
  * and its userland: the host's dash as /bin/sh and busybox as the small tools, chrooted into the root
  * in a user, mount and pid namespace, with NetBSD's commands as sh scripts (rootfs/, pkgfiles/).
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   chmodSync,
@@ -23,6 +23,7 @@ import {
   writeFileSync,
 } from "node:fs";
 
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
@@ -80,7 +81,10 @@ export class InstalledDisk {
     readonly disk: string,
     private readonly log: (line: string) => void,
   ) {
-    this.root = `${disk}.nbxen-root`;
+    // The working copy (the "page cache") of the file system on the disk. Not beside the disk: the
+    // machine's directory is private (0700) and the guest's processes run as another user.
+    const id = createHash("sha256").update(path.resolve(disk)).digest("hex").slice(0, 16);
+    this.root = path.join(os.tmpdir(), `nbxen-netbsd-root-${id}`);
   }
 
   private own(): void {

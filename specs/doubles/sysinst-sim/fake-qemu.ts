@@ -166,7 +166,10 @@ async function main(): Promise<void> {
   let resetRequested = false;
 
   const exit = (code: number): never => {
+    // What the installed system wrote is on its disk, as a real disk's writes would be.
+    const running = guest.userlandRunning;
     guest.cleanup();
+    if (running && firstDisk) new InstalledDisk(path.resolve(firstDisk), log).sync();
     qmp?.close();
     log(`exit ${code}`);
     process.exit(code);

@@ -54,6 +54,10 @@ export class SimGuest {
   resumeSnapshot = false;
   private userland: ChildProcess | undefined;
 
+  get userlandRunning(): boolean {
+    return this.userland !== undefined && this.userland.exitCode === null;
+  }
+
   constructor(
     private readonly tty: SimTty,
     private readonly cfg: GuestConfig,
