@@ -311,19 +311,52 @@ export class InstalledDisk {
     this.own();
   }
 
+  /** The host-side start of the guest's namespaces: bind the device nodes, then chroot and run `last`. */
+  private launcher(last: string): string {
+    return [
+      "R=$1; M=$2",
+      'mount --bind /dev/null "$R/.nbxen-null" || exit 1',
+      'for n in null zero tty; do mount --bind /dev/$n "$R/dev/$n"; done',
+      'while read -r p t ma mi; do [ -n "$p" ] || continue; [ -e "$R$p" ] || : > "$R$p"; mount --bind /dev/null "$R$p"; done < "$R/dev/.nbxen-nodes"',
+      last,
+    ].join("\n");
+  }
+
+  /** Runs a command in the installed system as its root, without a terminal (the double's own tests). */
+  exec(script: string): { status: number | null; stdout: string; stderr: string } {
+    const cmd = `PATH=/sbin:/usr/sbin:/bin:/usr/bin:/usr/pkg/sbin:/usr/pkg/bin; export PATH; cd /; ${script}`;
+    const r = spawnSync(
+      "unshare",
+      [
+        "-r",
+        "-m",
+        "-p",
+        "-f",
+        "--kill-child",
+        "/bin/sh",
+        "-c",
+        this.launcher('exec chroot "$R" /bin/sh -c "$M"'),
+        "nbxen-exec",
+        this.root,
+        cmd,
+      ],
+      {
+        encoding: "utf8",
+        cwd: "/",
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" },
+        ...guestIds(),
+      },
+    );
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
   /**
    * Starts the machine's userland on this terminal: init(8) in "boot" or "resume" mode, chrooted into the
    * root in its own user, mount and pid namespaces (device nodes bound there, and every process, end with it).
    */
   startInit(mode: "boot" | "resume", term: string): ChildProcess {
     rmSync(path.join(this.root, ".nbxen-power"), { force: true });
-    const launcher = [
-      "R=$1; M=$2",
-      'mount --bind /dev/null "$R/.nbxen-null" || exit 1',
-      'for n in null zero tty; do mount --bind /dev/$n "$R/dev/$n"; done',
-      'while read -r p t ma mi; do [ -n "$p" ] || continue; [ -e "$R$p" ] || : > "$R$p"; mount --bind /dev/null "$R$p"; done < "$R/dev/.nbxen-nodes"',
-      'exec chroot "$R" /bin/sh /etc/nbxen/init "$M"',
-    ].join("\n");
+    const launcher = this.launcher('exec chroot "$R" /bin/sh /etc/nbxen/init "$M"');
     return spawn(
       "unshare",
       ["-r", "-m", "-p", "-f", "--kill-child", "/bin/sh", "-c", launcher, "nbxen-init", this.root, mode],
