@@ -203,10 +203,8 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
     title: "domU: a dd-made disk, configs with XEN3_DOMU and INSTALL_XEN3_DOMU, xl create, console, shutdown",
     howto: [
       { section: "Creating unprivileged domains (domU)", quote: "xl create" },
-      {
-        section: "Creating unprivileged domains (domU)",
-        quote: 'kernel = "/netbsd-XEN3_DOMU.gz"',
-      },
+      // The domU booted to a system with an address (installed, on the bridge).
+      { section: "Creating unprivileged domains (domU)", quote: "The dom0 can start one or more domUs." },
     ],
     async run(state) {
       const d = state.ctx.config.domUs[0];

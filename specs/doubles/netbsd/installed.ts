@@ -247,6 +247,16 @@ export class InstalledDisk {
     return true;
   }
 
+  /** load(), false also when the image cannot be read (not an image qemu-img knows). */
+  tryLoad(): boolean {
+    try {
+      return this.load();
+    } catch (error) {
+      this.log(`installed system not read from ${this.disk}: ${String(error).split("\n")[0]}`);
+      return false;
+    }
+  }
+
   saveSnapshot(name: string): void {
     this.sync();
     try {

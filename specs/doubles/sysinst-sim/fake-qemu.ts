@@ -140,6 +140,15 @@ async function main(): Promise<void> {
     if (logFile) appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
   };
   const state = new SimState(statePath);
+  /** The installed system's disk work; a disk image qemu-img cannot handle is logged, not fatal. */
+  const safely = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (error) {
+      log(`installed system: ${String(error).split("\n")[0]}`);
+      return undefined;
+    }
+  };
   const { flavor, version } = releaseOf(args, state);
   const speed = envNumber("NBXEN_SIM_SPEED", 1);
   const scenarios = new Set((process.env.NBXEN_SIM_SCENARIO || "normal").split(",").map((s) => s.trim()));
@@ -169,7 +178,7 @@ async function main(): Promise<void> {
     // What the installed system wrote is on its disk, as a real disk's writes would be.
     const running = guest.userlandRunning;
     guest.cleanup();
-    if (running && firstDisk) new InstalledDisk(path.resolve(firstDisk), log).sync();
+    if (running && firstDisk) safely(() => new InstalledDisk(path.resolve(firstDisk), log).sync());
     qmp?.close();
     log(`exit ${code}`);
     process.exit(code);
@@ -207,12 +216,12 @@ async function main(): Promise<void> {
           quit: () => exit(0),
           savevm: (name) => {
             if (firstDisk && state.data.install)
-              new InstalledDisk(path.resolve(firstDisk), log).saveSnapshot(name);
+              safely(() => new InstalledDisk(path.resolve(firstDisk), log).saveSnapshot(name));
           },
           loadvm: (name) => {
             if (!firstDisk || !state.data.install) return;
             const sys = new InstalledDisk(path.resolve(firstDisk), log);
-            if (!sys.loadSnapshot(name)) return;
+            if (!safely(() => sys.loadSnapshot(name))) return;
             guest.resumeSnapshot = true;
             // A running machine drops what it runs and continues as the snapshot left it.
             if (status === "running") {
@@ -221,7 +230,7 @@ async function main(): Promise<void> {
             }
           },
           delvm: (name) => {
-            if (firstDisk) new InstalledDisk(path.resolve(firstDisk), log).deleteSnapshot(name);
+            if (firstDisk) safely(() => new InstalledDisk(path.resolve(firstDisk), log).deleteSnapshot(name));
           },
         },
         log,
