@@ -199,6 +199,9 @@ async function main(): Promise<void> {
           powerdown: () => {
             // ACPI power button: a running kernel shuts down; the BIOS and the loader ignore it.
             if (!guest.kernelUp) return;
+            // powerd(8) runs shutdown -p: the installed system's file system is written back first.
+            if (guest.userlandRunning && firstDisk)
+              safely(() => new InstalledDisk(path.resolve(firstDisk), log).sync());
             guest.stopShell();
             tty.line("");
             tty.line("powerdown: shutting down");
