@@ -178,7 +178,12 @@ async function main(): Promise<void> {
     // What the installed system wrote is on its disk, as a real disk's writes would be.
     const running = guest.userlandRunning;
     guest.cleanup();
-    if (running && firstDisk) safely(() => new InstalledDisk(path.resolve(firstDisk), log).sync());
+    if (firstDisk) {
+      const sys = new InstalledDisk(path.resolve(firstDisk), log);
+      if (running) safely(() => sys.sync());
+      // The working copy is a cache of what the disk holds: the next boot reads the disk again.
+      safely(() => sys.removeWorkingCopy());
+    }
     qmp?.close();
     log(`exit ${code}`);
     process.exit(code);
