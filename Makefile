@@ -5,7 +5,7 @@ NBXEN := node bin/nbxen.js
 MOCHA := npx mocha
 BOX_FLAG := $(if $(BOX),--box $(BOX),)
 
-.PHONY: setup up test check typecheck format-check format unit integration specs bench doctor clean
+.PHONY: setup up test check typecheck format-check format unit integration specs specs-double bench doctor clean
 
 setup:
 	@bash scripts/setup.sh
@@ -38,6 +38,10 @@ integration: setup
 ## The HOWTO specs against one box (default debian-12): JUnit XML and a summary in .nbxen/reports/.
 specs: setup
 	NBXEN_BOX=$(or $(BOX),debian-12) bash scripts/run-specs.sh
+
+## The HOWTO specs of a netbsd-* box against the installed-NetBSD test double (specs/doubles/netbsd/).
+specs-double: setup
+	bash specs/doubles/netbsd/specs-double.sh $(or $(BOX),netbsd-10.1)
 
 bench: setup
 	npx tsx bench/run.ts

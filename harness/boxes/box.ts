@@ -56,8 +56,10 @@ export interface BoxFacts {
   xenServiceCommand: string;
   /** Ping one packet to a host, exit 0 on reply. */
   pingCommand(host: string): string;
-  /** Where the installed Xen hypervisor image is. */
+  /** Where the hypervisor image is once the boot step has put it where the boot loader loads it. */
   xenKernelPath: string;
+  /** Where the Xen package installs the hypervisor image, when not at xenKernelPath (NetBSD: /usr/pkg/xenNNN-kernel/). */
+  packagedXenKernelPath?: string;
   /** Prints something matching runningUnderXenPattern when the OS runs as Xen's dom0. */
   runningUnderXenCommand: string;
   runningUnderXenPattern: RegExp;

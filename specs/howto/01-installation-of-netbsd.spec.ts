@@ -4,7 +4,7 @@ import { facts, guest, reach } from "./session.ts";
 
 describe("HOWTO: Installation of NetBSD (the dom0's OS, before Xen)", function () {
   this.timeout(60 * 60_000);
-  before(() => reach("boot-loader"));
+  before(() => reach("install-os"));
 
   it("the installed OS runs and answers as the box's OS", async () => {
     const r = await guest("uname -s");

@@ -6,6 +6,11 @@ describe("HOWTO: Booting Xen with the dom0 kernel", function () {
   this.timeout(60 * 60_000);
   before(() => reach("boot-xen"));
 
+  it("the hypervisor image is where the boot loader loads it", async () => {
+    const r = await guest(`test -s ${facts().xenKernelPath} && echo present`);
+    assert.deepEqual(r, { exitCode: 0, output: "present\n" });
+  });
+
   it("the boot configuration makes the Xen entry the default", async () => {
     const r = await guest(facts().bootConfigCommand);
     assert.equal(r.exitCode, 0, r.output);

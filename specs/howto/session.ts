@@ -6,6 +6,7 @@
 import type { BoxFacts } from "../../harness/boxes/box.ts";
 import type { GuestShell } from "../../harness/console/shell.ts";
 import { loadConfig } from "../../harness/config/load.ts";
+import { assertHowtoStepId } from "../../harness/boxes/step-contract.ts";
 import { HowtoSession } from "../../harness/session.ts";
 import { summaryTable } from "../../harness/steps/report.ts";
 import { HarnessError } from "../../harness/util/errors.ts";
@@ -31,6 +32,7 @@ export async function reach(step: string): Promise<void> {
       disk: s.box.diskPath(s.ctx.machineDir),
     });
   }
+  assertHowtoStepId(step);
   const i = s.runner.stepNames.indexOf(step);
   if (i < 0) throw new HarnessError(`box ${s.box.name} has no step ${step}`);
   const failed = s.runner.results.find((r) => r.status === "failed");

@@ -41,6 +41,7 @@ export function netbsdFacts(rel: NetbsdRelease): BoxFacts {
     xenServiceCommand: "/etc/rc.d/xencommons status",
     pingCommand: (host) => `ping -c 1 -w 3 ${host}`,
     xenKernelPath: "/xen.gz",
+    packagedXenKernelPath: rel.xen.xenGzPath,
     runningUnderXenCommand: "uname -v; test -e /kern/xen/privcmd && echo privcmd",
     runningUnderXenPattern: /XEN3_DOM0[\s\S]*privcmd/,
     nic: "wm0",

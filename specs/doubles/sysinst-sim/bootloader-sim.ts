@@ -17,6 +17,13 @@ export interface BootCfg {
 export interface BootChoice {
   /** e.g. "netbsd", "netbsd -s" */
   kernel: string;
+  /** `multiboot FILE ARGS` with the modules `load` queued before it (boot2.c: multiboot hands them to the kernel). */
+  multiboot?: { path: string; args: string; modules: { path: string; args: string }[] };
+}
+
+/** The loader's view of its boot partition (the installed system's root), when it has one. */
+export interface LoaderFiles {
+  exists(file: string): boolean;
 }
 
 const CONSDEVS = ["pc", "com0", "com1", "com2", "com3", "com0kbd", "com1kbd", "com2kbd", "com3kbd", "auto"];
@@ -24,8 +31,16 @@ const CONSDEVS = ["pc", "com0", "com1", "com2", "com3", "com0kbd", "com1kbd", "c
 export class SimBootLoader {
   constructor(
     private readonly tty: SimTty,
-    private readonly cfg: { revision: string; release: string; device: string; bootcfg?: BootCfg },
+    private readonly cfg: {
+      revision: string;
+      release: string;
+      device: string;
+      bootcfg?: BootCfg;
+      files?: LoaderFiles;
+    },
   ) {}
+
+  private modules: { path: string; args: string }[] = [];
 
   async run(): Promise<BootChoice> {
     const { tty, cfg } = this;
@@ -101,6 +116,7 @@ export class SimBootLoader {
 
   /** A menu entry's commands, split at ';'. Returns a boot choice, or undefined to go on. */
   private async runCommands(commands: string, bc: BootCfg | undefined): Promise<BootChoice | undefined> {
+    this.modules = [];
     for (const raw of commands.split(";")) {
       const cmd = raw.trim();
       if (!cmd) continue;
@@ -143,14 +159,26 @@ export class SimBootLoader {
         if (bc) return this.menu(bc);
         this.tty.line("No menu defined in boot.cfg");
         return undefined;
+      case "load": {
+        const [file = "", ...margs] = rest;
+        if (this.cfg.files && !this.cfg.files.exists(file)) {
+          this.tty.line(`${file}: No such file or directory`);
+          return undefined;
+        }
+        this.modules.push({ path: file, args: margs.join(" ") });
+        return undefined;
+      }
       case "rndseed":
-      case "load":
       case "userconf":
       case "modules":
         return undefined;
-      case "multiboot":
+      case "multiboot": {
+        const [file = "", ...margs] = rest;
+        if (this.cfg.files?.exists(file))
+          return { kernel: file, multiboot: { path: file, args: margs.join(" "), modules: this.modules } };
         this.tty.line(`multiboot: ${this.cfg.device}:${arg.split(" ")[0] ?? ""}: No such file or directory`);
         return undefined;
+      }
       case "help":
       case "?":
         this.tty.line("commands are:");

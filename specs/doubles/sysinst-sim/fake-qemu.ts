@@ -24,6 +24,7 @@ import { SimGuest, type GuestConfig } from "./guest.ts";
 import { SimQmpServer } from "./qmp-server.ts";
 import { humanSize, type SimHardware } from "./sysinst-common.ts";
 import { SimState, statePathFor } from "./state.ts";
+import { InstalledDisk } from "../netbsd/installed.ts";
 import { ResetSignal, SimTty } from "./tty.ts";
 
 const VERSION_TEXT =
@@ -105,6 +106,14 @@ function probeSector(file: string): string | undefined {
   return /[ -~]{8,}\r?\n/.exec(b.subarray(0, 510).toString("latin1"))?.[0];
 }
 
+/** `-m 2048` or `-m size=2048M`: the guest's memory in MiB. */
+function memoryArg(argv: string[]): number {
+  const v = argv[argv.indexOf("-m") + 1];
+  if (!argv.includes("-m") || !v) return 2048;
+  const n = Number.parseInt(/(?:size=)?(\d+)/.exec(v)?.[1] ?? "", 10);
+  return Number.isFinite(n) ? (/G/i.test(v) ? n * 1024 : n) : 2048;
+}
+
 async function main(): Promise<void> {
   const args = parseQemuArgs(process.argv.slice(2));
   if (args.version) {
@@ -131,6 +140,15 @@ async function main(): Promise<void> {
     if (logFile) appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
   };
   const state = new SimState(statePath);
+  /** The installed system's disk work; a disk image qemu-img cannot handle is logged, not fatal. */
+  const safely = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (error) {
+      log(`installed system: ${String(error).split("\n")[0]}`);
+      return undefined;
+    }
+  };
   const { flavor, version } = releaseOf(args, state);
   const speed = envNumber("NBXEN_SIM_SPEED", 1);
   const scenarios = new Set((process.env.NBXEN_SIM_SCENARIO || "normal").split(",").map((s) => s.trim()));
@@ -142,6 +160,8 @@ async function main(): Promise<void> {
     extractMs: envNumber("NBXEN_SIM_EXTRACT_MS", 8000 * speed),
     tickMs: envNumber("NBXEN_SIM_TICK_MS", Math.max(50, 250 * speed)),
     repaintHoldMs: envNumber("NBXEN_SIM_REPAINT_HOLD_MS", 700),
+    ...(firstDisk ? { disk: path.resolve(firstDisk) } : {}),
+    memoryMiB: memoryArg(process.argv),
   };
   log(
     `start: ${flavor} ${version}, scenarios ${[...scenarios].join(",")}, speed ${speed}, args ${process.argv.slice(2).join(" ")}`,
@@ -155,7 +175,15 @@ async function main(): Promise<void> {
   let resetRequested = false;
 
   const exit = (code: number): never => {
+    // What the installed system wrote is on its disk, as a real disk's writes would be.
+    const running = guest.userlandRunning;
     guest.cleanup();
+    if (firstDisk) {
+      const sys = new InstalledDisk(path.resolve(firstDisk), log);
+      if (running) safely(() => sys.sync());
+      // The working copy is a cache of what the disk holds: the next boot reads the disk again.
+      safely(() => sys.removeWorkingCopy());
+    }
     qmp?.close();
     log(`exit ${code}`);
     process.exit(code);
@@ -176,6 +204,9 @@ async function main(): Promise<void> {
           powerdown: () => {
             // ACPI power button: a running kernel shuts down; the BIOS and the loader ignore it.
             if (!guest.kernelUp) return;
+            // powerd(8) runs shutdown -p: the installed system's file system is written back first.
+            if (guest.userlandRunning && firstDisk)
+              safely(() => new InstalledDisk(path.resolve(firstDisk), log).sync());
             guest.stopShell();
             tty.line("");
             tty.line("powerdown: shutting down");
@@ -191,6 +222,24 @@ async function main(): Promise<void> {
             guest.reset();
           },
           quit: () => exit(0),
+          savevm: (name) => {
+            if (firstDisk && state.data.install)
+              safely(() => new InstalledDisk(path.resolve(firstDisk), log).saveSnapshot(name));
+          },
+          loadvm: (name) => {
+            if (!firstDisk || !state.data.install) return;
+            const sys = new InstalledDisk(path.resolve(firstDisk), log);
+            if (!safely(() => sys.loadSnapshot(name))) return;
+            guest.resumeSnapshot = true;
+            // A running machine drops what it runs and continues as the snapshot left it.
+            if (status === "running") {
+              resetRequested = true;
+              guest.reset();
+            }
+          },
+          delvm: (name) => {
+            if (firstDisk) safely(() => new InstalledDisk(path.resolve(firstDisk), log).deleteSnapshot(name));
+          },
         },
         log,
       )

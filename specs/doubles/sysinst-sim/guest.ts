@@ -23,6 +23,8 @@ import { sysinst9plus } from "./screens-netbsd9plus.ts";
 import type { FlowContext, SimHardware } from "./sysinst-common.ts";
 import type { InstallRecord, SimState } from "./state.ts";
 import { ResetSignal, type SimTty } from "./tty.ts";
+import { bootInstalled } from "../netbsd/boot.ts";
+import { InstalledDisk } from "../netbsd/installed.ts";
 
 export interface GuestConfig {
   flavor: "netbsd6" | "netbsd9plus";
@@ -32,6 +34,9 @@ export interface GuestConfig {
   extractMs: number;
   tickMs: number;
   repaintHoldMs: number;
+  /** The first disk image: the installed system lives on it (../netbsd/installed.ts). */
+  disk?: string;
+  memoryMiB?: number;
 }
 
 export type BootEnd = "reboot" | "poweroff";
@@ -45,6 +50,13 @@ export class SimGuest {
   kernelUp = false;
   /** Set by a machine reset; checked where no tty wait would notice it (the shell). */
   resetPending = false;
+  /** Set by loadvm: the next boot resumes the snapshot's running system instead of booting. */
+  resumeSnapshot = false;
+  private userland: ChildProcess | undefined;
+
+  get userlandRunning(): boolean {
+    return this.userland !== undefined && this.userland.exitCode === null;
+  }
 
   constructor(
     private readonly tty: SimTty,
@@ -66,6 +78,28 @@ export class SimGuest {
       this.tty.line("No bootable device.");
       for (;;) await this.tty.sleep(3_600_000);
     }
+    if (this.cfg.disk) {
+      const sys = new InstalledDisk(this.cfg.disk, this.log);
+      const resume = this.resumeSnapshot;
+      this.resumeSnapshot = false;
+      if (resume || sys.tryLoad()) {
+        const rec = sys.record();
+        if (rec) {
+          this.kernelUp = true;
+          return bootInstalled({
+            tty: this.tty,
+            sys,
+            rec,
+            hw: this.cfg.hw,
+            loaderRevision: this.loaderRevision(),
+            memoryMiB: this.cfg.memoryMiB ?? 2048,
+            resume,
+            log: this.log,
+            setChild: (c) => (this.userland = c),
+          });
+        }
+      }
+    }
     return this.bootDisk(install);
   }
 
@@ -80,6 +114,8 @@ export class SimGuest {
   stopShell(): void {
     if (this.shell && this.shell.exitCode === null) this.shell.kill("SIGKILL");
     this.shell = undefined;
+    if (this.userland && this.userland.exitCode === null) this.userland.kill("SIGKILL");
+    this.userland = undefined;
     if (this.tty.isDetached) this.tty.attach();
   }
 
@@ -149,6 +185,14 @@ export class SimGuest {
       installed: (r) => {
         this.state.data.install = { ...r };
         this.state.save();
+        if (cfg.disk) {
+          try {
+            new InstalledDisk(cfg.disk, this.log).create(r);
+          } catch (error) {
+            // Not an image qemu-io can write (a test's bare qcow2 header): the older host-shell path boots it.
+            this.log(`installed system not written to ${cfg.disk}: ${String(error).split("\n")[0]}`);
+          }
+        }
         this.log(`installed: ${JSON.stringify({ ...r, rootPassword: r.rootPassword ? "(set)" : "" })}`);
       },
     };

@@ -14,6 +14,10 @@ export interface QmpHandlers {
   powerdown(): void;
   reset(): void;
   quit(): void;
+  /** Snapshot hooks for the installed system on the disk (../netbsd/installed.ts). */
+  savevm?(name: string): void;
+  loadvm?(name: string): void;
+  delvm?(name: string): void;
 }
 
 type Reply = { return: unknown } | { error: { class: string; desc: string } };
@@ -144,6 +148,7 @@ export class SimQmpServer {
         rest.push({ name: tag, date: new Date().toISOString(), install: this.state.data.install });
         this.state.data.snapshots = rest;
         this.state.save();
+        this.h.savevm?.(tag);
         return "";
       }
       case "loadvm": {
@@ -151,11 +156,13 @@ export class SimQmpServer {
         if (!s) return `Error: Snapshot '${name}' does not exist in one or more devices\r\n`;
         this.state.data.install = s.install;
         this.state.save();
+        this.h.loadvm?.(name);
         return "";
       }
       case "delvm":
         this.state.data.snapshots = snaps.filter((s) => s.name !== name);
         this.state.save();
+        this.h.delvm?.(name);
         return "";
       case "info":
         if (name !== "snapshots") return `unknown command: 'info ${name}'\r\n`;

@@ -1,0 +1,63 @@
+/**
+ * TEST DOUBLE: a local mirror for `--mirror` laid out like NetBSD's tree and pkgsrc's package tree, for
+ * the installed-NetBSD double: the release files (SHA512 files in BSD format), the Xen kernels as
+ * gzip'd placeholders the double recognises, and the pkgsrc package directory with pkg_summary.gz.
+ * Nothing in it is a NetBSD binary.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import {
+  kernelFileName,
+  pkgsrcAllPath,
+  releaseMirrorPath,
+  setFileName,
+  XEN_KERNELS,
+  type NetbsdRelease,
+} from "../../../images/catalog/netbsd.ts";
+import { kernelImage, writePackageDir } from "./packages.ts";
+
+async function writeDir(dir: string, files: Record<string, Buffer>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const sums: string[] = [];
+  for (const [name, body] of Object.entries(files)) {
+    await writeFile(path.join(dir, name), body);
+    sums.push(`SHA512 (${name}) = ${createHash("sha512").update(body).digest("hex")}`);
+  }
+  await writeFile(path.join(dir, "SHA512"), sums.join("\n") + "\n");
+}
+
+function placeholder(what: string): Buffer {
+  return Buffer.from(`nbxen test mirror placeholder: ${what} (not a NetBSD binary)\n`.repeat(64));
+}
+
+export async function makeDoubleMirror(
+  root: string,
+  rel: NetbsdRelease,
+  opts: { pkgsrcBranch?: string } = {},
+): Promise<string> {
+  const inArch = (p: string) => path.join(root, releaseMirrorPath(rel, p));
+  await writeDir(inArch("installation/cdrom"), { "boot-com.iso": placeholder("boot-com.iso") });
+  await writeDir(
+    inArch("binary/sets"),
+    Object.fromEntries(rel.sets.map((s) => [setFileName(rel, s), placeholder(`set ${s}`)])),
+  );
+  await writeDir(
+    inArch("binary/kernel"),
+    Object.fromEntries(XEN_KERNELS.map((k) => [kernelFileName(k), kernelImage(k, rel.version)])),
+  );
+  writePackageDir(path.join(root, "pkgsrc", "packages", pkgsrcAllPath(rel, opts.pkgsrcBranch)), rel);
+  return root;
+}
+
+// node --import tsx specs/doubles/netbsd/mirror.ts BOX DIR [PKGSRC_BRANCH]: used by `make specs-double`.
+if (process.argv[1] && path.resolve(process.argv[1]) === new URL(import.meta.url).pathname) {
+  const { netbsdRelease } = await import("../../../images/catalog/netbsd.ts");
+  const [box, dir, branch] = process.argv.slice(2);
+  if (!box || !dir) {
+    process.stderr.write("usage: mirror.ts BOX DIR [PKGSRC_BRANCH]\n");
+    process.exit(2);
+  }
+  await makeDoubleMirror(dir, netbsdRelease(box), branch ? { pkgsrcBranch: branch } : {});
+  process.stdout.write(`${dir}\n`);
+}
