@@ -5,7 +5,7 @@ NBXEN := node bin/nbxen.js
 MOCHA := npx mocha
 BOX_FLAG := $(if $(BOX),--box $(BOX),)
 
-.PHONY: setup up test check typecheck format-check format unit integration specs specs-double bench doctor clean
+.PHONY: setup up test check typecheck format-check import-check format unit integration specs specs-double bench doctor clean
 
 setup:
 	@bash scripts/setup.sh
@@ -14,11 +14,16 @@ setup:
 up: setup
 	$(NBXEN) up $(BOX_FLAG)
 
-## Everything CI runs: type check, formatter check, unit and integration tests, the HOWTO specs (debian-12).
+## Everything CI runs: type, format and import checks, unit and integration tests, the HOWTO specs on debian-12 (real Xen) and on the three NetBSD boxes against the installed-NetBSD test double.
 test: setup check unit integration
 	$(MAKE) --no-print-directory specs BOX=$(or $(BOX),debian-12)
+	for b in netbsd-6.1.5 netbsd-9.4 netbsd-10.1; do $(MAKE) --no-print-directory specs-double BOX=$$b || exit 1; done
 
-check: typecheck format-check
+check: typecheck format-check import-check
+
+## No import cycles (dependency-cruiser, rules in .dependency-cruiser.cjs).
+import-check: setup
+	npx depcruise --validate .dependency-cruiser.cjs harness images bench bin specs
 
 typecheck: setup
 	npx tsc --noEmit -p .

@@ -1,6 +1,5 @@
 // `nbxen up` for a NetBSD box, every HOWTO step, against the installed-NetBSD TEST DOUBLE
 // (specs/doubles/netbsd/) through qemu.binary; then `--from` resumes from a step snapshot (loadvm).
-// Run under flock /tmp/qemu-heavy.lock.
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";

@@ -14,7 +14,7 @@ import {
 } from "../../images/media/sets-iso.ts";
 import { NETBSD_RELEASES, sysinstSelectedSetFiles } from "../../images/catalog/netbsd.ts";
 import { ArtifactStore } from "../../images/store/index.ts";
-import { fetchRelease } from "../../harness/boxes/netbsd/box.ts";
+import { fetchRelease } from "../../harness/boxes/netbsd/box-files.ts";
 import { UsageError } from "../../harness/util/errors.ts";
 import { makeNetbsdMirror, serveNetbsdMirror } from "./fixtures/netbsd-mirror.ts";
 

@@ -1,7 +1,9 @@
 import type { NetbsdRelease } from "../../../images/catalog/netbsd.ts";
 import { pkgPath } from "../../../images/catalog/netbsd.ts";
 import { GuestShell } from "../../console/shell.ts";
-import { bootMachine } from "../../steps/boot.ts";
+import { ExpectTimeoutError } from "../../console/console.ts";
+import { withBootWatchdog } from "../../machine/boot-watchdog.ts";
+import { bootMachine, bootWatchdogMs } from "../../steps/boot.ts";
 import type { Step } from "../../steps/step.ts";
 import { HarnessError } from "../../util/errors.ts";
 import type { HowtoState } from "../box.ts";
@@ -25,7 +27,7 @@ import {
   xendomainsRcConf,
   type GuestCommand,
 } from "./dom0-commands.ts";
-import { fetchRelease, fetchXenPackages, NETBSD_ROOT_PASSWORD, NETBSD_TYPING } from "./box.ts";
+import { fetchRelease, fetchXenPackages, NETBSD_ROOT_PASSWORD, NETBSD_TYPING } from "./box-files.ts";
 import { runSysinst } from "./sysinst.ts";
 import { netbsdDiskName } from "./sysinst/disk-name.ts";
 
@@ -62,20 +64,28 @@ async function runCommands(state: HowtoState, commands: GuestCommand[], timeoutM
 }
 
 async function rebootInto(state: HowtoState, mustSee: RegExp[]): Promise<void> {
-  const { console } = live(state);
+  const { machine, console } = live(state);
   state.shell = undefined;
   await console.sendLine("shutdown -r now", { keyDelayMs: NETBSD_TYPING.keyDelayMs });
-  for (const p of mustSee) await console.expect(p, { timeoutMs: 600_000, description: `reboot: ${p}` });
-  const root = await console.expect(ROOT_ON, {
-    timeoutMs: 600_000,
-    description: "the dom0 kernel's root device (root on ...)",
-  });
-  state.ctx.reporter.info(`dom0 kernel: root on ${root.match[1]}`);
-  state.shell = await loginAsRoot(console, {
-    password: NETBSD_ROOT_PASSWORD,
-    timeoutMs: 900_000,
-    typing: NETBSD_TYPING,
-  });
+  state.shell = await withBootWatchdog(
+    machine,
+    state.ctx.accel,
+    bootWatchdogMs(state),
+    "reboot",
+    async () => {
+      for (const p of mustSee) await console.expect(p, { timeoutMs: 600_000, description: `reboot: ${p}` });
+      const root = await console.expect(ROOT_ON, {
+        timeoutMs: 600_000,
+        description: "the dom0 kernel's root device (root on ...)",
+      });
+      state.ctx.reporter.info(`dom0 kernel: root on ${root.match[1]}`);
+      return loginAsRoot(console, {
+        password: NETBSD_ROOT_PASSWORD,
+        timeoutMs: 900_000,
+        typing: NETBSD_TYPING,
+      });
+    },
+  );
 }
 
 export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
@@ -119,11 +129,14 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
         { log: (l) => state.ctx.reporter.info(`sysinst: ${l}`), keyDelayMs: 20 },
       );
       // sysinst reboots; the CD would boot again, so the machine restarts from its disk without the CDs.
+      // A timeout is fine (the restart below boots the disk anyway); a closed console is not.
       await machine.console
         .expect([/Press return to boot now|Choose an option|Option \d will be chosen|booting/], {
           timeoutMs: 300_000,
         })
-        .catch(() => undefined);
+        .catch((error: unknown) => {
+          if (!(error instanceof ExpectTimeoutError)) throw error;
+        });
       await bootMachine(state, "disk");
       await live(state).shell.run("uname -sr");
       state.checks.push({

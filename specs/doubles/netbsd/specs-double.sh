@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the HOWTO specs of a netbsd-* box against the installed-NetBSD TEST DOUBLE (see README.md):
 # the fake mirror (release files + pkgsrc packages) is built under .nbxen-double/<box>/, the config
-# points qemu.binary at the double, and scripts/run-specs.sh runs the specs under the QEMU lock.
+# points qemu.binary at the double, and scripts/run-specs.sh runs the specs.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 box=${1:?usage: specs-double.sh netbsd-X.Y}
@@ -21,4 +21,4 @@ cat > "$dir/nbxen.config.json" <<JSON
 JSON
 export NBXEN_CONFIG=$dir/nbxen.config.json NBXEN_BOX=$box NBXEN_STATE_DIR=$dir/state
 export NBXEN_SIM_SPEED=${NBXEN_SIM_SPEED:-0.1} NBXEN_PLAIN=1 NBXEN_FRESH=${NBXEN_FRESH:-1}
-exec flock /tmp/qemu-heavy.lock bash scripts/run-specs.sh
+exec bash scripts/run-specs.sh
