@@ -11,16 +11,16 @@ import { fileURLToPath } from "node:url";
 import { ArtifactStore, LocalArtifactServer } from "../../images/store/index.ts";
 import type { Box, BoxContext, HowtoState } from "../../harness/boxes/box.ts";
 import { validateConfig } from "../../harness/config/load.ts";
-import { GuestShell } from "../../harness/console/shell.ts";
 import { chooseAccelerator, probeAccelerator, type AcceleratorChoice } from "../../harness/machine/accel.ts";
 import { findKvmStall } from "../../harness/machine/boot-watchdog.ts";
 import { isAlive, MachineDir } from "../../harness/machine/state-dir.ts";
 import { bootMachine } from "../../harness/steps/boot.ts";
 import { HowtoRunner, StepFailedError } from "../../harness/steps/runner.ts";
+import type { Step } from "../../harness/steps/step.ts";
 import { summaryTable } from "../../harness/steps/report.ts";
 import { UsageError } from "../../harness/util/errors.ts";
 import { memoryReporter } from "../../harness/util/reporter.ts";
-import { buildTestGuest, testGuestMachine, type TestGuest } from "./fixtures/test-guest.ts";
+import { buildTestGuest, testGuestBox, type TestGuest } from "./fixtures/test-guest.ts";
 
 const STALLING_KVM = fileURLToPath(new URL("../doubles/kvm-stall/qemu-system-x86_64", import.meta.url));
 const kvmUsable = existsSync("/dev/kvm");
@@ -90,43 +90,18 @@ describe("a KVM that hangs long mode (TEST DOUBLE specs/doubles/kvm-stall)", fun
       await rm(work, { recursive: true, force: true });
     });
 
-    /** A one-step box on the test guest: boot it and run a command (what every box's first step does). */
+    /** A one-step box on the test guest, booted through the double: what every box's first step does. */
     function testBox(name: string): Box {
-      return {
-        name,
-        description: "test guest",
-        facts: {} as Box["facts"],
-        steps: () => [
-          {
-            name: "boot",
-            title: "boot the test guest and run a command",
-            howto: [],
-            async run(state: HowtoState) {
-              await bootMachine(state, "direct-kernel");
-              assert.equal((await state.shell!.exec("echo booted")).output, "booted\n");
-            },
-          },
-        ],
-        async machineOptions(state: HowtoState) {
-          const opts = await testGuestMachine(guest, name, work);
-          return {
-            ...opts,
-            stateDir: state.ctx.machineDir,
-            disks: [{ ...opts.disks[0]!, file: this.diskPath(state.ctx.machineDir) }],
-            qemuBinary: STALLING_KVM,
-            accelerator: state.ctx.accel.accelerator,
-            cpu: state.ctx.accel.cpu,
-          };
+      const boot: Step<HowtoState> = {
+        name: "boot",
+        title: "boot the test guest and run a command",
+        howto: [],
+        async run(state) {
+          await bootMachine(state, "direct-kernel");
+          assert.equal((await state.shell!.exec("echo booted")).output, "booted\n");
         },
-        fetch: async () => [],
-        diskPath: () => path.join(work, `${name}.qcow2`),
-        startDomU: async () => "",
-        async login(machine) {
-          await machine.console.expect(guest.readyBanner, { timeoutMs: 120_000 });
-          await machine.console.expect(/# /, { timeoutMs: 30_000 });
-          return GuestShell.attach(machine.console, { timeoutMs: 30_000 });
-        },
-      } as Box;
+      };
+      return testGuestBox(guest, () => [boot], { name, qemuBinary: STALLING_KVM });
     }
 
     function runner(name: string, accelerator: "auto" | "kvm"): HowtoRunner {

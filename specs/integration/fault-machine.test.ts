@@ -13,9 +13,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import type { Box, BoxContext, HowtoState } from "../../harness/boxes/box.ts";
 import { validateConfig } from "../../harness/config/load.ts";
-import { GuestShell } from "../../harness/console/shell.ts";
-import { createDisk, exists } from "../../harness/machine/disk.ts";
-import { Machine, type MachineOptions } from "../../harness/machine/machine.ts";
+import { createDisk } from "../../harness/machine/disk.ts";
+import { Machine } from "../../harness/machine/machine.ts";
 import { isAlive, MachineDir, processCmdline } from "../../harness/machine/state-dir.ts";
 import { bootMachine } from "../../harness/steps/boot.ts";
 import {
@@ -26,7 +25,7 @@ import {
 } from "../../harness/steps/runner.ts";
 import type { Step } from "../../harness/steps/step.ts";
 import { memoryReporter } from "../../harness/util/reporter.ts";
-import { buildTestGuest, testGuestMachine, type TestGuest } from "./fixtures/test-guest.ts";
+import { buildTestGuest, testGuestBox, testGuestMachine, type TestGuest } from "./fixtures/test-guest.ts";
 
 /** Live processes whose command line names this file (QEMU is started with `-pidfile <dir>/qemu.pid`). */
 async function processesNaming(file: string): Promise<number[]> {
@@ -36,41 +35,6 @@ async function processesNaming(file: string): Promise<number[]> {
     if ((await processCmdline(Number(e)))?.includes(file)) pids.push(Number(e));
   }
   return pids;
-}
-
-/** A box around the test guest: one qcow2 disk in the machine dir (it holds the step snapshots). */
-function testGuestBox(guest: TestGuest, steps: () => Step<HowtoState>[]): Box {
-  const diskPath = (dir: string) => path.join(dir, "disk.qcow2");
-  return {
-    name: "test-guest",
-    description: "the harness's own busybox test guest",
-    steps,
-    diskPath,
-    async machineOptions(state: HowtoState): Promise<MachineOptions> {
-      const disk = diskPath(state.ctx.machineDir);
-      if (!(await exists(disk))) await createDisk(disk, 1);
-      return {
-        name: "test-guest",
-        stateDir: state.ctx.machineDir,
-        qemuBinary: "qemu-system-x86_64",
-        accelerator: "tcg",
-        cpu: "qemu64",
-        memoryMiB: 256,
-        cpus: 1,
-        disks: [{ file: disk, format: "qcow2", interface: "virtio" }],
-        cdroms: [],
-        boot: "disk",
-        kernel: { kernel: guest.kernel, initrd: guest.initrd, append: guest.append },
-        rng: false,
-      };
-    },
-    // A fresh boot prints a prompt by itself; a restored snapshot shows one after an empty line.
-    async login(machine: Machine): Promise<GuestShell> {
-      await machine.console.sendLine("");
-      await machine.console.expect(/# /, { timeoutMs: 120_000, description: "test guest shell" });
-      return GuestShell.attach(machine.console, { timeoutMs: 30_000 });
-    },
-  } as unknown as Box;
 }
 
 function runnerFor(box: Box, machineDir: string): HowtoRunner {

@@ -4,8 +4,6 @@
  * gzip'd placeholders the double recognises, and the pkgsrc package directory with pkg_summary.gz.
  * Nothing in it is a NetBSD binary.
  */
-import { createHash } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   kernelFileName,
@@ -15,21 +13,8 @@ import {
   XEN_KERNELS,
   type NetbsdRelease,
 } from "../../../images/catalog/netbsd.ts";
+import { placeholder, writeDir } from "../../integration/fixtures/netbsd-mirror.ts";
 import { kernelImage, writePackageDir } from "./packages.ts";
-
-async function writeDir(dir: string, files: Record<string, Buffer>): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const sums: string[] = [];
-  for (const [name, body] of Object.entries(files)) {
-    await writeFile(path.join(dir, name), body);
-    sums.push(`SHA512 (${name}) = ${createHash("sha512").update(body).digest("hex")}`);
-  }
-  await writeFile(path.join(dir, "SHA512"), sums.join("\n") + "\n");
-}
-
-function placeholder(what: string): Buffer {
-  return Buffer.from(`nbxen test mirror placeholder: ${what} (not a NetBSD binary)\n`.repeat(64));
-}
 
 export async function makeDoubleMirror(
   root: string,
