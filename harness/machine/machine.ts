@@ -153,7 +153,13 @@ export class Machine {
         await sleep(300);
         const output = Buffer.concat(early).toString("utf8");
         const why = isAlive(info.qemuPid) ? "QEMU did not open its QMP socket" : "QEMU exited at start";
-        throw new MachineStartError(opts.name, `${why} (${opts.qemuBinary})`, output || String(error));
+        // The supervisor logs QEMU's output when it exited before this client connected.
+        const logged = output ? "" : await tail(dir.supervisorLog);
+        throw new MachineStartError(
+          opts.name,
+          `${why} (${opts.qemuBinary})`,
+          output || logged || String(error),
+        );
       } finally {
         stopEarly();
       }

@@ -49,6 +49,21 @@ async function main(specPath: string): Promise<void> {
   );
   log(`started ${spec.qemuBinary} pid ${qemu.pid} for run ${spec.runId}`);
 
+  // What QEMU prints before the harness has connected (an error at start, say) is kept for the first
+  // console client, and logged if none ever comes: QEMU can exit before anyone listens.
+  const clients = new Set<net.Socket>();
+  const beforeClients: Buffer[] = [];
+  let beforeBytes = 0;
+  let hadClient = false;
+  qemu.onData((data: string | Buffer) => {
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data);
+    if (!hadClient && beforeBytes < 256 * 1024) {
+      beforeClients.push(buf);
+      beforeBytes += buf.length;
+    }
+    for (const c of clients) c.write(buf);
+  });
+
   const info: RunInfo = {
     runId: spec.runId,
     name: spec.name,
@@ -59,8 +74,11 @@ async function main(specPath: string): Promise<void> {
     sshPort: spec.sshPort,
   };
 
-  const clients = new Set<net.Socket>();
   const server = net.createServer((socket) => {
+    if (!hadClient) {
+      hadClient = true;
+      for (const b of beforeClients.splice(0)) socket.write(b);
+    }
     clients.add(socket);
     socket.on("data", (data: Buffer) => qemu.write(data));
     socket.on("close", () => clients.delete(socket));
@@ -68,10 +86,6 @@ async function main(specPath: string): Promise<void> {
   });
   await new Promise<void>((resolve) => server.listen(dir.consoleSocket, resolve));
   await dir.writeRunInfo(info);
-
-  qemu.onData((data: string | Buffer) => {
-    for (const c of clients) c.write(data);
-  });
 
   let stopping = false;
   const stopQemu = (why: string) => {
@@ -106,6 +120,10 @@ async function main(specPath: string): Promise<void> {
   qemu.onExit(async ({ exitCode, signal }) => {
     clearInterval(ownerWatch);
     log(`QEMU exited with code ${exitCode}${signal ? ` (signal ${signal})` : ""}`);
+    if (!hadClient && beforeClients.length)
+      log(
+        `QEMU's output (no console client had connected):\n${Buffer.concat(beforeClients).toString("utf8")}`,
+      );
     // Recorded before the clients see their sockets close, so a client that asks why finds the answer.
     rmSync(dir.qemuPidFile, { force: true });
     rmSync(dir.detachedFile, { force: true });
