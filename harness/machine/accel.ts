@@ -189,7 +189,7 @@ export async function chooseAccelerator(opts: {
       reason = `TCG (software emulation), because KVM is not usable: ${probe.detail}`;
     }
   }
-  const cpu = accelerator === "kvm" ? (opts.cpu ?? defaultCpu("kvm")) : (opts.cpu ?? defaultCpu("tcg"));
+  const cpu = opts.cpu ?? defaultCpu(accelerator);
   return {
     accelerator,
     cpu,

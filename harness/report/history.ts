@@ -155,8 +155,7 @@ export function verdict(now: CaseResult | undefined, before: CaseResult | undefi
   if (now.status === "skipped") return "pending";
   if (isBroken(now)) return "broken";
   if (before?.status === "passed") return "fail, regression";
-  if (before && (before.status === "failed" || (before.status === "error" && !isBroken(before))))
-    return "fail, like baseline";
+  if (before?.status === "failed") return "fail, like baseline";
   return "never passed";
 }
 

@@ -3,7 +3,7 @@
  * the CD's "Terminal type" question, sysinst) or the installed disk (loader, kernel, `login:`). Behind
  * the `# ` prompt runs the HOST's /bin/sh, as an unprivileged user, never NetBSD's shell.
  */
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -24,7 +24,7 @@ import type { FlowContext, SimHardware } from "./sysinst-common.ts";
 import type { InstallRecord, SimState } from "./state.ts";
 import { ResetSignal, type SimTty } from "./tty.ts";
 import { bootInstalled } from "../netbsd/boot.ts";
-import { InstalledDisk } from "../netbsd/installed.ts";
+import { guestIds, InstalledDisk } from "../netbsd/installed.ts";
 
 export interface GuestConfig {
   flavor: "netbsd6" | "netbsd9plus";
@@ -266,7 +266,7 @@ export class SimGuest {
     const home = this.prepareHome();
     const ctl = path.join(home, ".power");
     rmSync(ctl, { force: true });
-    const ids = unprivilegedIds();
+    const ids = guestIds();
     this.tty.detach();
     // +m: no job control, so the shell never takes the terminal's foreground process group from us.
     const child = spawn("/bin/sh", ["+m", "-i"], {
@@ -409,18 +409,6 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** As root, run the shell as "nobody" so nothing typed into it can change the host. */
-function unprivilegedIds(): { uid?: number; gid?: number } {
-  if (typeof process.getuid !== "function" || process.getuid() !== 0) return {};
-  try {
-    const uid = Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }).trim());
-    const gid = Number(execFileSync("id", ["-g", "nobody"], { encoding: "utf8" }).trim());
-    return Number.isFinite(uid) && Number.isFinite(gid) ? { uid, gid } : {};
-  } catch {
-    return {};
   }
 }
 
