@@ -71,6 +71,8 @@ export interface BoxFacts {
   fileSizeCommand(path: string): string;
   /** Path of a domU's config file. */
   domUConfigPath(name: string): string;
+  /** The size of a domU's disk file for a configured size: more where the box's domU needs it. */
+  domUDiskMiB(configuredMiB: number): number;
   /** Prints the autostart configuration; its output must name the domU. */
   autostartConfigCommand: string;
 }

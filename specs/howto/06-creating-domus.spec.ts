@@ -31,7 +31,7 @@ describe("HOWTO: Creating unprivileged domains (domU)", function () {
     assert.ok(file, "disk file named in the config");
     const r = await guest(facts().fileSizeCommand(file));
     assert.equal(r.exitCode, 0, r.output);
-    assert.equal(Number(r.output.trim()), d.diskMiB * 1024 * 1024);
+    assert.equal(Number(r.output.trim()), facts().domUDiskMiB(d.diskMiB) * 1024 * 1024);
   });
 
   it("xl create boots it: it shows in xl list, gets an address on the bridge, answers ping; xl shutdown ends it", async function () {

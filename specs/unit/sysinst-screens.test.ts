@@ -244,3 +244,85 @@ describe("sysinst driver: screens it did not know", () => {
     assert.equal(recogniseScreen(viewOf(screen(["Something new"], ["a: Perhaps"])), answers()), undefined);
   });
 });
+
+describe("sysinst driver: sets over HTTP (a domU's installer has no CD)", () => {
+  // menus.mi ftpsource: src_legend's "%-35s %.50s" lines, the exit item "Get Distribution"
+  const MSG = [
+    "The following are the http site, directory, user, and password that",
+    'will be used.  If "user" is "ftp", then the password is not needed.',
+  ];
+  const legend = (letter: string, label: string, value: string) => `${letter}: ${label.padEnd(35)} ${value}`;
+  const source = {
+    kind: "http" as const,
+    host: "10.0.2.2:8080",
+    dir: "netbsd-10.1",
+    setDir: "/amd64/binary/sets",
+  };
+
+  function ftpsource(host: string, dir: string, setDirLabel: string, setDir: string): string {
+    return screen(MSG, [
+      legend("a", "Host", host),
+      legend("b", "Base directory", dir),
+      legend("c", setDirLabel, setDir),
+      legend("d", "User", "ftp"),
+      "x: Get Distribution",
+    ]);
+  }
+
+  it("chooses HTTP in the medium menu when the sets come from a server, the CD otherwise", async () => {
+    const view = viewOf(
+      screen(
+        ["Your disk is now ready for installing the kernel and the distribution sets."],
+        ["a: CD-ROM / DVD / install image media", "b: HTTP", "c: FTP", "x: Abandon installation"],
+        "Install from",
+      ),
+    );
+    const http = recorder(answers({ source }));
+    const known = recogniseScreen(view, http.ctx.answers);
+    assert.equal(known?.id, "install-from");
+    await known!.act!(http.ctx, view);
+    assert.deepEqual(http.typed, ["b\r"]);
+    const cd = recorder(answers());
+    await known!.act!(cd.ctx, view);
+    assert.deepEqual(cd.typed, ["a\r"]);
+  });
+
+  for (const [release, setDirLabel] of [
+    ["9.x/10.x", "Binary set directory"],
+    ["6.x", "Set directory"],
+  ] as const) {
+    it(`${release}: edits each field that differs (erasing the old value), one per screen, then gets the distribution`, async () => {
+      const steps: [string, string[]][] = [
+        [
+          ftpsource("ftp.NetBSD.org", "pub/NetBSD/NetBSD-10.1", setDirLabel, "/amd64/binary/sets"),
+          ["a\r", `${"\x7f".repeat(14)}10.0.2.2:8080\r`],
+        ],
+        [
+          ftpsource("10.0.2.2:8080", "pub/NetBSD/NetBSD-10.1", setDirLabel, "/i386/binary/sets"),
+          ["b\r", `${"\x7f".repeat(22)}netbsd-10.1\r`],
+        ],
+        [
+          ftpsource("10.0.2.2:8080", "netbsd-10.1", setDirLabel, "/i386/binary/sets"),
+          ["c\r", `${"\x7f".repeat(17)}/amd64/binary/sets\r`],
+        ],
+        [ftpsource("10.0.2.2:8080", "netbsd-10.1", setDirLabel, "/amd64/binary/sets"), ["x\r"]],
+      ];
+      for (const [text, want] of steps) {
+        const view = viewOf(text);
+        const r = recorder(answers({ source }));
+        const known = recogniseScreen(view, r.ctx.answers);
+        assert.equal(known?.id, "http-source", text);
+        await known!.act!(r.ctx, view);
+        assert.deepEqual(r.typed, want);
+      }
+    });
+  }
+
+  it("fails when sysinst asks for a server but the sets are meant to come from the CD", async () => {
+    const view = viewOf(
+      ftpsource("ftp.NetBSD.org", "pub/NetBSD/NetBSD-10.1", "Binary set directory", "/amd64/binary/sets"),
+    );
+    const r = recorder(answers());
+    await assert.rejects(() => recogniseScreen(view, r.ctx.answers)!.act!(r.ctx, view), /sets are on a CD/);
+  });
+});

@@ -27,6 +27,7 @@ const facts: BoxFacts = {
   bridgeMembersCommand: "ls /sys/class/net/bridge0/brif",
   fileSizeCommand: (file) => `stat -c %s ${file}`,
   domUConfigPath: (name) => `/etc/xen/${name}.cfg`,
+  domUDiskMiB: (configured) => configured,
   autostartConfigCommand: "ls -l /etc/xen/auto/",
 };
 

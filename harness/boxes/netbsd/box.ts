@@ -14,6 +14,12 @@ import { loginAsRoot } from "../login.ts";
 import { fetchRelease, fetchXenPackages, NETBSD_ROOT_PASSWORD, NETBSD_TYPING } from "./box-files.ts";
 import { netbsdSteps, startNetbsdDomU } from "./steps.ts";
 
+/**
+ * The smallest domU disk the harness gives a NetBSD domU: sysinst's minimal installation (kernel,
+ * modules, base, etc; gpufw on 10.x) and its default swap fit with room to spare.
+ */
+export const NETBSD_DOMU_MIN_DISK_MIB = 1024;
+
 export function netbsdFacts(rel: NetbsdRelease): BoxFacts {
   return {
     os: "netbsd",
@@ -34,6 +40,7 @@ export function netbsdFacts(rel: NetbsdRelease): BoxFacts {
     bridgeMembersCommand: "brconfig bridge0",
     fileSizeCommand: (file) => `stat -f %z ${file}`,
     domUConfigPath: (name) => `/usr/pkg/etc/xen/${name}`,
+    domUDiskMiB: (configured) => Math.max(configured, NETBSD_DOMU_MIN_DISK_MIB),
     autostartConfigCommand: "grep '^xendomains=' /etc/rc.conf",
   };
 }

@@ -1,14 +1,14 @@
 import type { NetbsdRelease } from "../../../images/catalog/netbsd.ts";
-import { pkgPath } from "../../../images/catalog/netbsd.ts";
+import { pkgPath, releaseCacheName } from "../../../images/catalog/netbsd.ts";
 import { GuestShell } from "../../console/shell.ts";
-import { ExpectTimeoutError } from "../../console/console.ts";
+import { ExpectTimeoutError, type Console } from "../../console/console.ts";
 import { withBootWatchdog } from "../../machine/boot-watchdog.ts";
 import { bootMachine, bootWatchdogMs } from "../../steps/boot.ts";
 import type { Step } from "../../steps/step.ts";
 import { HarnessError } from "../../util/errors.ts";
 import type { HowtoState } from "../box.ts";
 import { loginAsRoot } from "../login.ts";
-import { DomUNoAddressError } from "../xl-commands.ts";
+import { DomUNoAddressError, domainGoneCommand } from "../xl-commands.ts";
 import { assertXenDefault, withXenDefault, xenEntry } from "./bootcfg.ts";
 import { bootFromMenu } from "./bootloader.ts";
 import {
@@ -216,7 +216,8 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
 
   const domU: Step<HowtoState> = {
     name: "domu",
-    title: "domU: a dd-made disk, configs with XEN3_DOMU and INSTALL_XEN3_DOMU, xl create, console, shutdown",
+    title:
+      "domU: a dd-made disk, INSTALL_XEN3_DOMU and sysinst through xl console (sets over HTTP), then XEN3_DOMU to a login and a ping",
     howto: [
       { section: "Creating unprivileged domains (domU)", quote: "xl create" },
       // The domU booted to a system with an address (installed, on the bridge).
@@ -225,23 +226,23 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
     async run(state) {
       const d = state.ctx.config.domUs[0];
       if (!d) throw new HarnessError("the configuration has no domUs (domUs: [])");
-      await runCommands(state, fetchDomUKernels(rel, { serverUrl: serverUrl(state) }));
-      await runCommands(state, makeDomUDisk(`/home/xen/${d.name}.img`, d.diskMiB));
-      await runCommands(
-        state,
-        writeDomUConfig({
-          name: d.name,
-          memoryMiB: d.memoryMiB,
-          kernel: "INSTALL_XEN3_DOMU",
-          disk: `/home/xen/${d.name}.img`,
-        }),
-      );
-      try {
-        await startNetbsdDomU(state, rel, d.name);
-      } catch (error) {
-        if (!(error instanceof DomUNoAddressError)) throw error;
-        state.checks.push({ ...domU.howto[1]!, status: "not-exercised", note: error.message });
-      }
+      const disk = `/home/xen/${d.name}.img`;
+      const diskMiB = state.box.facts.domUDiskMiB(d.diskMiB);
+      if (diskMiB !== d.diskMiB)
+        state.ctx.reporter.info(
+          `domU ${d.name}: disk of ${diskMiB} MiB, not the configured ${d.diskMiB} (a NetBSD domU's minimal installation needs it)`,
+        );
+      const config = (kernel: "INSTALL_XEN3_DOMU" | "XEN3_DOMU") =>
+        writeDomUConfig({ name: d.name, memoryMiB: d.memoryMiB, kernel, disk });
+      const url = serverUrl(state);
+      await runCommands(state, fetchDomUKernels(rel, { serverUrl: url }));
+      await runCommands(state, makeDomUDisk(disk, diskMiB));
+      await runCommands(state, config("INSTALL_XEN3_DOMU"));
+      await installNetbsdDomU(state, rel, d.name, url);
+      await runCommands(state, config("XEN3_DOMU"));
+      const ip = await startNetbsdDomU(state, rel, d.name);
+      await live(state).shell.run(state.box.facts.pingCommand(ip), { timeoutMs: 60_000 });
+      for (const line of domU.howto) state.checks.push({ ...line, status: "verified" });
       await live(state).shell.run(`xl shutdown -w ${d.name} || xl destroy ${d.name}`, { timeoutMs: 300_000 });
     },
   };
@@ -289,34 +290,124 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
 
 /**
  * The domU's kernel as its console shows it: `NetBSD 10.1 (INSTALL_XEN3_DOMU) #0: ...` (the version
- * banner of sys/kern/init_main.c / kern_version), then what the kernel runs: the install ramdisk's
- * terminal question, or a login prompt.
+ * banner of sys/kern/init_main.c / kern_version).
  */
 const DOMU_KERNEL = /NetBSD (\S+) \((\S*XEN3_DOMU)\) #\d+/;
+/** distrib/amd64's install.sh on a serial console (the install ramdisk asks it too). */
+const TERMINAL_QUESTION = /Terminal type[^\n]*: *$/;
+/** The domU's `ifconfig xennet0`: "inet 10.0.2.16/24 ..." (7.x on) or "inet 10.0.2.16 netmask ..." (6.x). */
+const DOMU_INET = /\binet (\d+\.\d+\.\d+\.\d+)[/ ]/;
 
-/** `xl create -c` the domU, watch its kernel boot on its console, leave with ^], return its address on the bridge. */
-export async function startNetbsdDomU(state: HowtoState, rel: NetbsdRelease, name: string): Promise<string> {
-  const { console } = live(state);
+/** Types `xl create -c` and waits for the domU kernel's banner on its console. */
+async function createWithConsole(
+  state: HowtoState,
+  rel: NetbsdRelease,
+  name: string,
+): Promise<{ ident: string; console: Console; dom0: GuestShell }> {
+  const { console, shell: dom0 } = live(state);
   state.shell = undefined;
   await console.sendLine(`xl create -c ${domUConfigPath(name)}`, { keyDelayMs: NETBSD_TYPING.keyDelayMs });
   const kernel = await console.expect(DOMU_KERNEL, {
     timeoutMs: 600_000,
     description: `domU ${name} (${rel.box}): its kernel's banner on xl console`,
   });
-  const at = await console.expect([/Terminal type[^\n]*: *$/, /login: *$/], {
-    timeoutMs: 600_000,
-    description: `domU ${name}: the installer's terminal question or a login prompt`,
-  });
-  // xl console: ^] leaves the domU's console; RETURN shows the dom0's prompt again.
+  return { ident: kernel.match[2]!, console, dom0 };
+}
+
+/**
+ * ^] leaves xl console and the dom0's shell prints its prompt again; nothing more is typed before it
+ * shows (what follows ^] too closely may go to xl console rather than the shell).
+ */
+async function leaveDomUConsole(state: HowtoState, console: Console, dom0: GuestShell): Promise<void> {
   await console.send("\x1d");
-  await console.send("\r");
-  state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, ...NETBSD_TYPING });
-  if (kernel.match[2] === "INSTALL_XEN3_DOMU" || at.index === 0)
-    throw new DomUNoAddressError(
-      `domU ${name} runs ${kernel.match[2]} and waits at its installer's terminal question: an uninstalled ` +
-        `domU has no address (installing it with sysinst through xl console is not automated yet)`,
+  try {
+    await console.expect(dom0.prompt, {
+      timeoutMs: 60_000,
+      description: "the dom0's prompt after leaving xl console",
+    });
+    state.shell = dom0;
+  } catch (error) {
+    if (!(error instanceof ExpectTimeoutError)) throw error;
+    await console.send("\r");
+    state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, ...NETBSD_TYPING });
+  }
+}
+
+/**
+ * The HOWTO's domU installation: `xl create -c` with INSTALL_XEN3_DOMU, sysinst on the domU's console
+ * with its disk xbd0 and the sets over HTTP from the harness's server (through bridge0), then, once
+ * sysinst reboots the domU into its installer again, ^] and `xl destroy`.
+ */
+export async function installNetbsdDomU(
+  state: HowtoState,
+  rel: NetbsdRelease,
+  name: string,
+  serverUrl: string,
+): Promise<void> {
+  const { ident, console, dom0 } = await createWithConsole(state, rel, name);
+  if (ident !== "INSTALL_XEN3_DOMU")
+    throw new HarnessError(
+      `domU ${name} booted ${ident}, not INSTALL_XEN3_DOMU: its config names the wrong kernel`,
     );
-  throw new DomUNoAddressError(
-    `domU ${name} reached a login prompt, but logging into a domU to read its address is not automated yet`,
+  const server = new URL(serverUrl);
+  const sets = releaseCacheName(rel, "binary/sets");
+  const slash = sets.indexOf("/");
+  await runSysinst(
+    console,
+    {
+      flavor: rel.sysinstFlavor,
+      version: rel.version,
+      targetDisk: "xbd0",
+      terminalType: "vt100",
+      rootPassword: NETBSD_ROOT_PASSWORD,
+      sets: rel.sysinstDistribution === "minimal" ? "minimal" : "custom",
+      serialBaud: SERIAL_BAUD,
+      network: "dhcp",
+      sshd: true,
+      source: { kind: "http", host: server.host, dir: sets.slice(0, slash), setDir: sets.slice(slash) },
+    },
+    { log: (l) => state.ctx.reporter.info(`domU ${name} sysinst: ${l}`), keyDelayMs: 20 },
   );
+  // "Reboot the computer": Xen restarts the domain with the same (installer) kernel.
+  await console.expect(TERMINAL_QUESTION, {
+    timeoutMs: 600_000,
+    description: `domU ${name}: its installer again after sysinst's reboot`,
+  });
+  await leaveDomUConsole(state, console, dom0);
+  await live(state).shell.run(`xl destroy ${name}`, { timeoutMs: 120_000 });
+  await live(state).shell.run(domainGoneCommand(name), { timeoutMs: 120_000 });
+}
+
+/**
+ * `xl create -c` the installed domU (its config names XEN3_DOMU), log in on its console, read its
+ * address on the bridge (`ifconfig xennet0`), leave with ^] and return the address.
+ */
+export async function startNetbsdDomU(state: HowtoState, rel: NetbsdRelease, name: string): Promise<string> {
+  const { ident, console, dom0 } = await createWithConsole(state, rel, name);
+  if (ident === "INSTALL_XEN3_DOMU") {
+    await console.expect(TERMINAL_QUESTION, {
+      timeoutMs: 600_000,
+      description: `domU ${name}: its installer`,
+    });
+    await leaveDomUConsole(state, console, dom0);
+    throw new DomUNoAddressError(
+      `domU ${name} runs INSTALL_XEN3_DOMU and waits at its installer's terminal question: its config does not boot the installed system`,
+    );
+  }
+  const domUShell = await loginAsRoot(console, {
+    password: NETBSD_ROOT_PASSWORD,
+    timeoutMs: 900_000,
+    typing: NETBSD_TYPING,
+  });
+  // dhcpcd may still be waiting for its lease when the login prompt shows.
+  const r = await domUShell.exec(
+    "i=0; while [ $i -lt 60 ]; do ifconfig xennet0 | grep -q 'inet ' && break; sleep 1; i=$((i+1)); done; ifconfig xennet0",
+    { timeoutMs: 120_000 },
+  );
+  const ip = DOMU_INET.exec(r.output)?.[1];
+  await leaveDomUConsole(state, console, dom0);
+  if (!ip)
+    throw new DomUNoAddressError(`domU ${name} has no IPv4 address on xennet0:\n${r.output.slice(-1000)}`);
+  state.ctx.reporter.info(`domU ${name}: ${ident}, xennet0 ${ip}`);
+  return ip;
 }

@@ -8,6 +8,7 @@ import { gunzipSync } from "node:zlib";
 import { SimBootLoader, type BootCfg, type BootChoice } from "../sysinst-sim/bootloader-sim.ts";
 import type { SimHardware } from "../sysinst-sim/sysinst-common.ts";
 import type { SimTty } from "../sysinst-sim/tty.ts";
+import { DomUHost } from "./domu.ts";
 import type { InstalledDisk, InstalledRecord } from "./installed.ts";
 
 export type BootEnd = "reboot" | "poweroff";
@@ -81,6 +82,8 @@ export interface DiskBoot {
   log: (line: string) => void;
   /** The running userland, so a machine reset can end it. */
   setChild(child: ChildProcess | undefined): void;
+  /** How the simulated sysinst of a domU's installer runs (the CD's settings). */
+  installer: { flavor: "netbsd6" | "netbsd9plus"; extractMs: number; tickMs: number; repaintHoldMs: number };
 }
 
 const hang = async (tty: SimTty): Promise<never> => {
@@ -120,8 +123,13 @@ export async function bootInstalled(b: DiskBoot): Promise<BootEnd> {
   tty.detach();
   const child = sys.startInit(b.resume ? "resume" : "boot", rec.terminal);
   b.setChild(child);
+  // Under Xen the dom0 can create domUs: they run beside its userland (domu.ts).
+  const domUs = underXen
+    ? new DomUHost({ tty, sys, version: rec.version, ...b.installer, log: b.log })
+    : undefined;
   const action = await new Promise<string | undefined>((resolve) => {
     const timer = setInterval(() => {
+      domUs?.poll();
       const a = sys.powerRequest();
       if (a) {
         clearInterval(timer);
@@ -134,6 +142,7 @@ export async function bootInstalled(b: DiskBoot): Promise<BootEnd> {
       resolve(sys.powerRequest());
     });
   });
+  domUs?.stopAll();
   if (child.exitCode === null) child.kill("SIGKILL");
   b.setChild(undefined);
   if (tty.isDetached) tty.attach();

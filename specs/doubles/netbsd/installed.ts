@@ -189,9 +189,8 @@ export class InstalledDisk {
       "-C",
       this.root,
       "--exclude=./proc/*",
-      "--exclude=./kern/*",
       "--exclude=./.nbxen-power",
-      "-czf",
+      "-czSf",
       tmp,
       ".",
     ]);

@@ -96,6 +96,12 @@ export class SimGuest {
             resume,
             log: this.log,
             setChild: (c) => (this.userland = c),
+            installer: {
+              flavor: this.cfg.flavor,
+              extractMs: this.cfg.extractMs,
+              tickMs: this.cfg.tickMs,
+              repaintHoldMs: this.cfg.repaintHoldMs,
+            },
           });
         }
       }

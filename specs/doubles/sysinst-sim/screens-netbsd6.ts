@@ -9,6 +9,7 @@ import {
   bootblocks,
   configMenu,
   extractSets,
+  httpSource,
   listedDisks,
   passwd,
   silence,
@@ -322,14 +323,14 @@ async function install(ctx: FlowContext): Promise<void> {
   if (ui.has("disksetupdone-getchar")) await ui.pressKey("disk-setup-done", DISKSETUPDONE);
 
   const list = setsFor(version, record.sets);
-  await ui.menu({
+  const medium = await ui.menu({
     id: "install-from",
     msg: distmedium(list.length, list[0]!),
     title: "Install from",
     items: [
       { label: "CD-ROM / DVD", ok: true },
       { label: "FTP" },
-      { label: "HTTP" },
+      { label: "HTTP", ok: true },
       { label: "NFS" },
       { label: "Floppy" },
       { label: "Unmounted fs" },
@@ -339,18 +340,8 @@ async function install(ctx: FlowContext): Promise<void> {
       { label: "Abandon installation" },
     ],
   });
-  if (hw.cdroms.length < 2) {
-    await ui.hitEnter("no-sets-cd", [
-      "Could not locate a CD medium in any drive with the distribution sets!",
-    ]);
-    await ui.offPath("no CD with the sets");
-  }
-  await ui.menu({
-    id: "which-cd",
-    msg: ["Multiple CDs found.  Please select the one containing the install CD."],
-    title: "Available CDs ",
-    items: hw.cdroms.map((c, i) => ({ label: c.descr, ok: i === hw.cdroms.length - 1 })),
-  });
+  if (medium.item.label === "HTTP") await httpSource(ctx, list, ".tgz", () => network(ctx), "netbsd6");
+  else await chooseSetsCd6(ctx);
   await extractSets(ctx, list, ".tgz");
   await ui.hitEnter("extraction-complete", extractcomplete(version));
 
@@ -400,7 +391,7 @@ async function network(ctx: FlowContext): Promise<void> {
   await ui.yes("dhcp", [], "yesno", "Perform DHCP autoconfiguration?");
   await ui.run(`/sbin/dhcpcd -n -w -q ${nic}`, async (out) => {
     await ui.tty.sleep(300);
-    out.line(`${nic}: leased 10.0.2.15 for 86400 seconds`);
+    out.line(`${nic}: leased ${ctx.leaseIp ?? "10.0.2.15"} for 86400 seconds`);
   });
   const domain = await ui.prompt("dns-domain", [], "Your DNS domain", "");
   record.hostname = await ui.prompt("host-name", [], "Your host name", "netbsd");
@@ -417,7 +408,7 @@ async function network(ctx: FlowContext): Promise<void> {
       `DNS Domain:\t\t${domain} `,
       `Host Name:\t\t${record.hostname} `,
       `Primary Interface:\t${nic} `,
-      "Host IP:\t\t10.0.2.15 ",
+      `Host IP:\t\t${ctx.leaseIp ?? "10.0.2.15"} `,
       "Netmask:\t\t255.255.255.0 ",
       "IPv4 Nameserver:\t10.0.2.3 ",
       "IPv4 Gateway:\t\t10.0.2.2 ",
@@ -428,4 +419,21 @@ async function network(ctx: FlowContext): Promise<void> {
   );
   await ui.yes("network-to-etc", MNTNETCONFIG, "yesno", "yes or no?");
   record.network = "dhcp";
+}
+
+/** get_via_cdrom with the boot CD and the sets CD attached. */
+async function chooseSetsCd6(ctx: FlowContext): Promise<void> {
+  const { ui, hw } = ctx;
+  if (hw.cdroms.length < 2) {
+    await ui.hitEnter("no-sets-cd", [
+      "Could not locate a CD medium in any drive with the distribution sets!",
+    ]);
+    await ui.offPath("no CD with the sets");
+  }
+  await ui.menu({
+    id: "which-cd",
+    msg: ["Multiple CDs found.  Please select the one containing the install CD."],
+    title: "Available CDs ",
+    items: hw.cdroms.map((c, i) => ({ label: c.descr, ok: i === hw.cdroms.length - 1 })),
+  });
 }

@@ -8,6 +8,7 @@ import {
   bootblocks,
   configMenu,
   extractSets,
+  httpSource,
   listedDisks,
   passwd,
   silence,
@@ -314,13 +315,13 @@ async function install(ctx: FlowContext, major: number): Promise<void> {
   if (record.sets === "custom") await customSets(ctx);
   const list = setsFor(version, record.sets);
 
-  await ui.menu({
+  const medium = await ui.menu({
     id: "install-from",
     msg: distmedium(list.length, list[0]!),
     title: "Install from",
     items: [
       { label: "CD-ROM / DVD / install image media", ok: true },
-      { label: "HTTP" },
+      { label: "HTTP", ok: true },
       { label: "FTP" },
       { label: "NFS" },
       { label: "Floppy" },
@@ -331,8 +332,10 @@ async function install(ctx: FlowContext, major: number): Promise<void> {
       { label: "Abandon installation" },
     ],
   });
-  await chooseSetsCd(ctx);
-  await extractSets(ctx, list, major >= 10 ? ".tar.xz" : ".tgz");
+  const suffix = major >= 9 ? ".tar.xz" : ".tgz";
+  if (medium.item.label === "HTTP") await httpSource(ctx, list, suffix, () => network(ctx), "netbsd9plus");
+  else await chooseSetsCd(ctx);
+  await extractSets(ctx, list, suffix);
   await ui.hitEnter("extraction-complete", extractcomplete(version));
 
   if (major >= 10) {
@@ -446,7 +449,7 @@ async function network(ctx: FlowContext): Promise<void> {
   await ui.yes("dhcp", [], "yesno", "Perform autoconfiguration?");
   await ui.run(`/sbin/dhcpcd -qw ${nic}`, async (out) => {
     await ui.tty.sleep(300);
-    out.line(`${nic}: leased 10.0.2.15 for 86400 seconds`);
+    out.line(`${nic}: leased ${ctx.leaseIp ?? "10.0.2.15"} for 86400 seconds`);
   });
   const domain = await ui.prompt("dns-domain", [], "Your DNS domain", "");
   record.hostname = await ui.prompt("host-name", [], "Your host name", "netbsd");
@@ -466,7 +469,7 @@ async function network(ctx: FlowContext): Promise<void> {
       "Nameserver:\t\t10.0.2.3 ",
       `Primary Interface:\t${nic} `,
       "Media type:\t\t ",
-      "Host IP:\t\t10.0.2.15 ",
+      `Host IP:\t\t${ctx.leaseIp ?? "10.0.2.15"} `,
       "Netmask:\t\t255.255.255.0 ",
       "IPv4 Gateway:\t\t10.0.2.2 ",
     ],

@@ -25,6 +25,13 @@ export interface FlowContext {
   record: InstallRecord;
   /** Called when the installation is complete: the disk now boots. */
   installed(record: InstallRecord): void;
+  /** The address DHCP leases this machine (slirp gives each new client the next one: .15, .16, ...). */
+  leaseIp?: string;
+  /**
+   * Fetches a set over the network (get_via_ftp), true when the server has it. Only a machine with a
+   * network path to a server has it (a domU on the dom0's bridge); without it, HTTP finds nothing.
+   */
+  fetchSet?: (url: string) => Promise<boolean>;
 }
 
 /** passwd(1) as sysinst runs it (local_passwd.c's prompts and its weak-password re-asks). */
@@ -242,4 +249,102 @@ export function humanSize(bytes: number): string {
     u++;
   }
   return `${v >= 10 ? Math.round(v) : v.toFixed(1)}${units[u]}`;
+}
+
+/** The ftpsource menu's defaults (net.c: ftp.xfer_host, ftp.dir, set_dir_bin, xfer_dir). */
+interface XferSource {
+  host: string;
+  dir: string;
+  setDir: string;
+  srcDir: string;
+  user: string;
+  password: string;
+  proxy: string;
+  xferDir: string;
+}
+
+/**
+ * get_via_ftp(XFER_HTTP): the network is configured first when it is not up, then the ftpsource menu
+ * (menus.mi: the src_legend lines "%-35s %.50s", each edited at a "Label [value]: " prompt; its exit
+ * item "Get Distribution"), then each set is fetched from http://host/dir/setdir/. A set the server
+ * does not have ends the install as a missing set does (notarfile). NetBSD 6's menu
+ * (distrib/utils/sysinst/menus.mi) has one "Set directory" and no "Configure network" item;
+ * 9.x/10.x's (usr.sbin/sysinst/menus.mi 1.24) a binary and a source set directory.
+ */
+export async function httpSource(
+  ctx: FlowContext,
+  sets: string[],
+  suffix: string,
+  network: () => Promise<void>,
+  layout: "netbsd6" | "netbsd9plus",
+): Promise<void> {
+  const { ui, record, version } = ctx;
+  if (record.network !== "dhcp") await network();
+  const f: XferSource = {
+    host: "ftp.NetBSD.org",
+    dir: `pub/NetBSD/NetBSD-${version}`,
+    setDir: "/amd64/binary/sets",
+    srcDir: "/source/sets",
+    user: "ftp",
+    password: "",
+    proxy: "",
+    xferDir: "/usr/INSTALL",
+  };
+  const editable: readonly (readonly [string, "host" | "dir" | "setDir" | "srcDir"])[] =
+    layout === "netbsd6"
+      ? [
+          ["Host", "host"],
+          ["Base directory", "dir"],
+          ["Set directory", "setDir"],
+        ]
+      : [
+          ["Host", "host"],
+          ["Base directory", "dir"],
+          ["Binary set directory", "setDir"],
+          ["Source set directory", "srcDir"],
+        ];
+  for (;;) {
+    const c = await ui.menu({
+      id: "http-source",
+      msg: [
+        "The following are the http site, directory, user, and password that",
+        'will be used.  If "user" is "ftp", then the password is not needed.',
+        "",
+      ],
+      labelWidth: 35,
+      items: [
+        ...editable.map(([label, key]) => ({ label, value: f[key], ok: true })),
+        { label: "User", value: f.user },
+        { label: "Password", value: f.password },
+        { label: "Proxy", value: f.proxy },
+        { label: "Transfer directory", value: f.xferDir },
+        { label: "Delete after install", value: "No" },
+        ...(layout === "netbsd6" ? [] : [{ label: "Configure network", ok: true }]),
+      ],
+      exit: { label: "Get Distribution", ok: true },
+      fixedLetters: true,
+    });
+    if (c.index === -1) break;
+    if (c.item.label === "Configure network") {
+      await network();
+      continue;
+    }
+    const [label, key] = editable[c.index]!;
+    f[key] = await ui.prompt(`http-${key}`, [], label, f[key]);
+  }
+  const base = `http://${f.host}/${f.dir.replace(/^\/+|\/+$/g, "")}/${f.setDir.replace(/^\/+|\/+$/g, "")}`;
+  ui.log(`  http source: ${base}`);
+  for (const set of sets) {
+    const url = `${base}/${set}${suffix}`;
+    const ok = ctx.fetchSet ? await ctx.fetchSet(url) : false;
+    ui.log(`  fetch ${url}: ${ok ? "ok" : "failed"}`);
+    if (!ok) {
+      await ui.run(`/usr/bin/ftp -a ${url}`, async (out) => {
+        out.line(`Requesting ${url}`);
+        out.line("ftp: Error retrieving file `404 Not Found'");
+      });
+      await ui.hitEnter("missing-set", [`Release set ${set} does not exist.`]);
+      await ui.offPath(`set ${set} not on the HTTP server`);
+    }
+  }
 }

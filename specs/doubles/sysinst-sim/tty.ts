@@ -183,7 +183,17 @@ export class SimTty {
     for (const w of [...this.waiters]) w();
   }
 
+  /**
+   * Where input goes instead of this line's key queue while set: the console of a domU the dom0's
+   * `xl console` is attached to (../netbsd/domu.ts).
+   */
+  divert: ((data: string) => void) | undefined;
+
   private onData(data: string): void {
+    if (this.divert) {
+      this.divert(data);
+      return;
+    }
     let i = 0;
     while (i < data.length) {
       const c = data[i]!;

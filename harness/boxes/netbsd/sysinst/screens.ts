@@ -273,7 +273,39 @@ const INSTALL: KnownScreen[] = [
     id: "install-from",
     kind: "act",
     matches: (v) => has(v, /Install from/) && item(v, /^CD-ROM/),
-    act: (ctx, v) => ctx.choose(v, /^CD-ROM/, "install from CD-ROM"),
+    act: (ctx, v) =>
+      ctx.answers.source?.kind === "http"
+        ? ctx.choose(v, /^HTTP$/, "install from HTTP")
+        : ctx.choose(v, /^CD-ROM/, "install from CD-ROM"),
+  },
+  {
+    // menus.mi ftpsource: src_legend lines ("Host", "Base directory", "Binary set directory" in
+    // 9.x/10.x, "Set directory" before), each edited at a "Label [value]: " prompt; exit "Get Distribution".
+    id: "http-source",
+    kind: "act",
+    matches: (v) =>
+      has(v, /The following (?:are|is) the \S+ site, directory, user, and password/) &&
+      item(v, /^Get Distribution$/),
+    act: async (ctx, v) => {
+      const src = ctx.answers.source;
+      if (src?.kind !== "http")
+        return ctx.fail("sysinst asks for an HTTP/FTP source, but the sets are on a CD", v);
+      const fields: [RegExp, string][] = [
+        [/^Host$/, src.host],
+        [/^Base directory$/, src.dir],
+        [/^(?:Binary set|Set) directory$/, src.setDir],
+      ];
+      for (const [label, want] of fields) {
+        const it = findItem(v, label);
+        if (!it) return ctx.fail(`the HTTP source menu has no item ${String(label)}`, v);
+        if (it.value === want) continue;
+        await ctx.choose(v, label, `HTTP source: ${it.label} (was "${it.value}")`);
+        // The prompt may start with the old value in its field: erase it, then type the new one.
+        await ctx.typeLine("\x7f".repeat(it.value.length) + want, `HTTP source: ${it.label}`);
+        return;
+      }
+      await ctx.choose(v, /^Get Distribution$/, "HTTP source: get the distribution");
+    },
   },
   {
     // The boot CD and the sets CD: the sets CD is attached after the boot CD, so it is listed last.
@@ -370,6 +402,12 @@ const PASSIVE: KnownScreen[] = [
     matches: (v) => has(v, /Status:\s*(?:Running|Finished)/) && has(v, /Command:/),
   },
   { id: "blank", kind: "wait", matches: (v) => v.text.trim() === "" },
+  {
+    // The ftpsource field prompt, answered by the http-source screen as it chose the item.
+    id: "source-prompt",
+    kind: "wait",
+    matches: (v) => /^(?:Host|Base directory|(?:Binary )?[Ss]et directory)(?: \[[^\]]*\])?: /.test(v.last),
+  },
   {
     id: "booting",
     kind: "wait",

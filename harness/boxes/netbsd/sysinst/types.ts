@@ -23,7 +23,15 @@ export interface SysinstAnswers {
   sshd: boolean;
   /** Partitioning scheme when sysinst offers a choice (9.x/10.x). Default "gpt". */
   partitionScheme?: "gpt" | "mbr";
+  /** Where the sets come from (sysinst's "Install from" menu). Default: the CD. */
+  source?: SetsSource;
 }
+
+/**
+ * The sets medium: the sets CD, or an HTTP server (get_via_ftp(XFER_HTTP)), whose sets sysinst
+ * fetches from `http://host/dir/setDir/` (host may carry a port: "10.0.2.2:8080").
+ */
+export type SetsSource = { kind: "cdrom" } | { kind: "http"; host: string; dir: string; setDir: string };
 
 /** What the driver has done so far: the screens themselves do not say it (e.g. that the network is set up). */
 export interface SysinstState {
