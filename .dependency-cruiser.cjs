@@ -1,4 +1,9 @@
-/** Import rules checked by `make check` (dependency-cruiser). */
+/**
+ * Import rules checked by `make check` (dependency-cruiser). The layers, each importing only those below it:
+ *   lib/ (errors, abort, process, reporter) <- images/ <- harness/ <- specs/, bench/, bin/
+ */
+const PROJECT = "^(lib|images|harness|specs|bench|bin|scripts)/";
+
 module.exports = {
   forbidden: [
     {
@@ -7,6 +12,27 @@ module.exports = {
       comment: "Modules import one way: a cycle means a piece belongs in a module of its own.",
       from: {},
       to: { circular: true },
+    },
+    {
+      name: "lib-is-a-leaf",
+      severity: "error",
+      comment: "lib/ is what every layer shares: it imports nothing else of the project.",
+      from: { path: "^lib/" },
+      to: { path: PROJECT, pathNot: "^lib/" },
+    },
+    {
+      name: "images-below-harness",
+      severity: "error",
+      comment: "images/ (catalog, store, media) knows nothing of the harness, the tests or the bench.",
+      from: { path: "^images/" },
+      to: { path: PROJECT, pathNot: "^(lib|images)/" },
+    },
+    {
+      name: "harness-below-tests",
+      severity: "error",
+      comment: "harness/ never reaches into the tests or the bench.",
+      from: { path: "^harness/" },
+      to: { path: PROJECT, pathNot: "^(lib|images|harness)/" },
     },
   ],
   options: {

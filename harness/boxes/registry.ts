@@ -1,4 +1,4 @@
-import { UsageError } from "../util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 import { DEFAULT_BOX, NETBSD_RELEASES } from "../../images/catalog/netbsd.ts";
 import type { Box } from "./box.ts";
 

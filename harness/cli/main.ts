@@ -1,9 +1,9 @@
 import { Command, CommanderError } from "commander";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../boxes/box.ts";
-import { InterruptedError } from "../util/abort.ts";
-import { HarnessError, UsageError } from "../util/errors.ts";
-import { createReporter } from "../util/reporter.ts";
+import { InterruptedError } from "../../lib/abort.ts";
+import { HarnessError, UsageError } from "../../lib/errors.ts";
+import { createReporter } from "../../lib/reporter.ts";
 import * as verbs from "./verbs.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;

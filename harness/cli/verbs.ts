@@ -21,9 +21,9 @@ import {
 import { HowtoSession, machineDirFor } from "../session.ts";
 import { summaryTable } from "../steps/report.ts";
 import { StepFailedError } from "../steps/runner.ts";
-import { InterruptedError } from "../util/abort.ts";
-import { UsageError } from "../util/errors.ts";
-import { createReporter } from "../util/reporter.ts";
+import { InterruptedError } from "../../lib/abort.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { createReporter } from "../../lib/reporter.ts";
 import { doctor } from "./doctor.ts";
 
 export interface UpOptions {

@@ -1,7 +1,7 @@
 import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
-import { abortReason, anySignal } from "../util/abort.ts";
-import { HarnessError } from "../util/errors.ts";
+import { abortReason, anySignal } from "../../lib/abort.ts";
+import { HarnessError } from "../../lib/errors.ts";
 import { Screen } from "./screen.ts";
 import { TextBuffer } from "./text-buffer.ts";
 import type { Transcript } from "./transcript.ts";

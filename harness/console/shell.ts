@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 import { ExpectTimeoutError, escapeRegExp } from "./console.ts";
 import type { Console, ExpectOptions } from "./console.ts";
 

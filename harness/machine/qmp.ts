@@ -1,5 +1,5 @@
 import net from "node:net";
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 
 /** A QMP command failed, or the socket went away while one was pending. */
 export class QmpError extends HarnessError {

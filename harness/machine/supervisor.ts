@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import pty from "node-pty";
-import { signalName } from "../util/abort.ts";
+import { signalName } from "../../lib/abort.ts";
 import { isAlive, MachineDir, type RunInfo } from "./state-dir.ts";
 
 export interface SupervisorSpec {

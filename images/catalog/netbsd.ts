@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import type { ArtifactAlternate, ArtifactSpec, CachedArtifact } from "../store/index.ts";
-import { HarnessError, UsageError } from "../../harness/util/errors.ts";
+import { HarnessError, UsageError } from "../../lib/errors.ts";
 
 /** The stable branch a release comes from; sysinst's set selection differs per branch. */
 export type NetbsdBranch = "netbsd-6" | "netbsd-9" | "netbsd-10";

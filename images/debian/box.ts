@@ -3,7 +3,7 @@ import { access, mkdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { HarnessError } from "../../harness/util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 import { acquireLock } from "../store/lock.ts";
 
 /**

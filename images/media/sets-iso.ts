@@ -11,7 +11,7 @@
 import { readdir, rename, rm, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { execa } from "execa";
-import { HarnessError, UsageError } from "../../harness/util/errors.ts";
+import { HarnessError, UsageError } from "../../lib/errors.ts";
 
 export const SETS_ISO_VOLUME_ID = "NBXEN_SETS";
 

@@ -6,7 +6,7 @@ import {
   spawnPtyStream,
 } from "../../harness/console/index.ts";
 import type { ConsoleStream } from "../../harness/console/index.ts";
-import { HarnessError } from "../../harness/util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 
 interface Running {
   console: Console;

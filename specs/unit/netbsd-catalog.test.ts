@@ -15,7 +15,7 @@ import {
   releaseArtifacts,
   resolvePackageClosure,
 } from "../../images/catalog/netbsd.ts";
-import { UsageError } from "../../harness/util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 
 // A pkg_summary excerpt written by hand in the shape pkg_summary(5) gives (entries separated by a
 // blank line, DEPENDS repeated), with the dependency forms pkgsrc really emits for xentools42:

@@ -14,8 +14,8 @@ import {
 } from "../../harness/steps/runner.ts";
 import type { Step } from "../../harness/steps/step.ts";
 import { validateConfig } from "../../harness/config/load.ts";
-import { InterruptedError } from "../../harness/util/abort.ts";
-import { memoryReporter } from "../../harness/util/reporter.ts";
+import { InterruptedError } from "../../lib/abort.ts";
+import { memoryReporter } from "../../lib/reporter.ts";
 
 const forever = () => new Promise<void>(() => {});
 
