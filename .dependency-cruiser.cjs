@@ -1,8 +1,8 @@
 /**
  * Import rules checked by `make check` (dependency-cruiser). The layers, each importing only those below it:
- *   lib/ (errors, abort, process, reporter) <- images/ <- harness/ <- specs/, bench/, bin/
+ *   lib/ (errors, abort, process, reporter) <- images/ <- harness/ <- testkit/ <- specs/, bench/, bin/
  */
-const PROJECT = "^(lib|images|harness|specs|bench|bin|scripts)/";
+const PROJECT = "^(lib|images|harness|testkit|specs|bench|bin|scripts)/";
 
 module.exports = {
   forbidden: [
@@ -30,9 +30,23 @@ module.exports = {
     {
       name: "harness-below-tests",
       severity: "error",
-      comment: "harness/ never reaches into the tests or the bench.",
+      comment: "harness/ never reaches into the tests, the test kit or the bench.",
       from: { path: "^harness/" },
       to: { path: PROJECT, pathNot: "^(lib|images|harness)/" },
+    },
+    {
+      name: "testkit-below-tests",
+      severity: "error",
+      comment: "testkit/ is shared by the tests and the bench, so it imports neither.",
+      from: { path: "^testkit/" },
+      to: { path: "^(specs|bench|bin)/" },
+    },
+    {
+      name: "bench-not-tests",
+      severity: "error",
+      comment: "The bench measures the harness: what it shares with the tests lives in testkit/.",
+      from: { path: "^bench/" },
+      to: { path: "^specs/" },
     },
   ],
   options: {

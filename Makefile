@@ -23,7 +23,7 @@ check: typecheck format-check import-check
 
 ## No import cycles, and each layer imports only those below it (dependency-cruiser, rules in .dependency-cruiser.cjs).
 import-check: setup
-	npx depcruise --validate .dependency-cruiser.cjs lib images harness specs bench bin
+	npx depcruise --validate .dependency-cruiser.cjs lib images harness testkit specs bench bin
 
 typecheck: setup
 	npx tsc --noEmit -p .

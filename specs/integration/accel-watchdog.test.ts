@@ -20,7 +20,7 @@ import type { Step } from "../../harness/steps/step.ts";
 import { summaryTable } from "../../harness/steps/report.ts";
 import { UsageError } from "../../lib/errors.ts";
 import { memoryReporter } from "../../lib/reporter.ts";
-import { buildTestGuest, testGuestBox, type TestGuest } from "./fixtures/test-guest.ts";
+import { buildTestGuest, testGuestBox, type TestGuest } from "../../testkit/test-guest.ts";
 
 const STALLING_KVM = fileURLToPath(new URL("../doubles/kvm-stall/qemu-system-x86_64", import.meta.url));
 const kvmUsable = existsSync("/dev/kvm");
