@@ -35,6 +35,14 @@ module.exports = {
       to: { path: PROJECT, pathNot: "^(lib|images|harness)/" },
     },
     {
+      name: "config-below-boxes",
+      severity: "error",
+      comment:
+        "The config schema is below the boxes and the catalog: boxes read the config, not the reverse.",
+      from: { path: "^harness/config/" },
+      to: { path: PROJECT, pathNot: "^(lib|harness/config)/" },
+    },
+    {
       name: "testkit-below-tests",
       severity: "error",
       comment: "testkit/ is shared by the tests and the bench, so it imports neither.",

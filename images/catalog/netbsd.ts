@@ -167,8 +167,6 @@ export const NETBSD_RELEASES: readonly NetbsdRelease[] = [
   }),
 ];
 
-export const DEFAULT_BOX = "netbsd-6.1.5";
-
 export function netbsdRelease(box: string): NetbsdRelease {
   const rel = NETBSD_RELEASES.find((r) => r.box === box);
   if (rel === undefined) {
