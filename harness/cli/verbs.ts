@@ -105,7 +105,6 @@ export async function status(config: ResolvedConfig): Promise<number> {
   out(
     `machine:  ${running ? `running (run ${info!.runId}, QEMU pid ${info!.qemuPid}, since ${info!.startedAt})` : "not running"}`,
   );
-  if (running && info?.sshPort) out(`ssh:      127.0.0.1:${info.sshPort}`);
   const box = await getBox(config.box);
   const disk = box.diskPath(dir.root);
   if (existsSync(disk)) {

@@ -106,7 +106,6 @@ export class Machine {
       ownerPid: process.pid,
       cols: opts.cols ?? 80,
       rows: opts.rows ?? 25,
-      sshPort: opts.net?.sshPort,
     };
     await writeFile(dir.supervisorSpec, JSON.stringify(spec, null, 2) + "\n", { mode: 0o600 });
     const logFd = openSync(dir.supervisorLog, "a", 0o600);

@@ -15,7 +15,6 @@ export interface RunInfo {
   qemuPid?: number;
   ownerPid: number;
   startedAt: string;
-  sshPort?: number;
   exitCode?: number | null;
   /** The signal that ended QEMU ("SIGKILL"), when one did. */
   exitSignal?: string;

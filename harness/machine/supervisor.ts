@@ -21,7 +21,6 @@ export interface SupervisorSpec {
   ownerPid: number;
   cols: number;
   rows: number;
-  sshPort?: number;
 }
 
 const OWNER_POLL_MS = 500;
@@ -71,7 +70,6 @@ async function main(specPath: string): Promise<void> {
     qemuPid: qemu.pid,
     ownerPid: spec.ownerPid,
     startedAt: new Date().toISOString(),
-    sshPort: spec.sshPort,
   };
 
   const server = net.createServer((socket) => {
