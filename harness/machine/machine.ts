@@ -264,10 +264,6 @@ export class Machine {
     await this.hmpChecked(`loadvm ${name}`);
   }
 
-  async delvm(name: string): Promise<void> {
-    await this.hmpChecked(`delvm ${name}`);
-  }
-
   /** Names of the VM snapshots (savevm) in the machine's disks. */
   async snapshots(): Promise<string[]> {
     const out = await this.qmp.hmp("info snapshots");
