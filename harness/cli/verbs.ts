@@ -83,7 +83,7 @@ export async function up(config: ResolvedConfig, opts: UpOptions): Promise<numbe
   else if (runner.state.machine) reporter.info("stopping the machine");
   if (interrupted) {
     reporter.info(`\nnbxen up: ${interrupted.message}`);
-    return interrupted.exitStatus;
+    return interrupted.cliExitCode;
   }
   if (failed) {
     reporter.info(`\nnbxen up: ${failed.message}`);

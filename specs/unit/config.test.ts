@@ -51,7 +51,7 @@ describe("config: nbxen.config.json", () => {
       () => validateConfig({ memoryMiB: 100, qemu: { accelerator: "hvf" } }, "x.json"),
       (e: ConfigError) => {
         assert.ok(e instanceof ConfigError);
-        assert.equal(e.exitCode, 2);
+        assert.equal(e.cliExitCode, 2);
         assert.match(e.message, /memoryMiB: 100 is not allowed: must be >= 512/);
         assert.match(e.message, /qemu\.accelerator: "hvf" is not allowed; allowed: "auto", "kvm", "tcg"/);
         return true;

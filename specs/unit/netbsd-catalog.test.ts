@@ -111,7 +111,7 @@ describe("NetBSD catalog", () => {
       () => netbsdRelease("netbsd-7.0"),
       (e: unknown) =>
         e instanceof UsageError &&
-        e.exitCode === 2 &&
+        e.cliExitCode === 2 &&
         /netbsd-6\.1\.5, netbsd-9\.4, netbsd-10\.1/.test(e.message),
     );
   });
