@@ -21,9 +21,9 @@ test: setup check unit integration
 
 check: typecheck format-check import-check
 
-## No import cycles (dependency-cruiser, rules in .dependency-cruiser.cjs).
+## No import cycles, and each layer imports only those below it (dependency-cruiser, rules in .dependency-cruiser.cjs).
 import-check: setup
-	npx depcruise --validate .dependency-cruiser.cjs harness images bench bin specs
+	npx depcruise --validate .dependency-cruiser.cjs lib images harness testkit specs bench bin
 
 typecheck: setup
 	npx tsc --noEmit -p .

@@ -11,7 +11,7 @@ import { spawnPtyStream } from "../harness/console/pty-stream.ts";
 import { GuestShell } from "../harness/console/shell.ts";
 import { Machine } from "../harness/machine/machine.ts";
 import { ArtifactStore, LocalArtifactServer } from "../images/store/index.ts";
-import { buildTestGuest, testGuestMachine } from "../specs/integration/fixtures/test-guest.ts";
+import { buildTestGuest, testGuestMachine } from "../testkit/test-guest.ts";
 
 interface Result {
   name: string;

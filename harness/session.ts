@@ -13,8 +13,8 @@ import { chooseAccelerator } from "./machine/accel.ts";
 import { harnessVersion, writeMeta } from "./report/history.ts";
 import { HowtoRunner } from "./steps/runner.ts";
 import { writeRunReports } from "./steps/report.ts";
-import { HarnessError } from "./util/errors.ts";
-import { createReporter, type Reporter } from "./util/reporter.ts";
+import { HarnessError } from "../lib/errors.ts";
+import { createReporter, type Reporter } from "../lib/reporter.ts";
 
 /** Where a box's machine keeps its state: one directory per box under the project's state dir. */
 export function machineDirFor(config: ResolvedConfig, box: string): string {

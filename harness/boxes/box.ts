@@ -4,7 +4,7 @@ import type { Machine, MachineOptions } from "../machine/machine.ts";
 import type { HarnessConfig } from "../config/schema.ts";
 import type { ArtifactStore, LocalArtifactServer } from "../../images/store/index.ts";
 import type { HowtoCheck, Step } from "../steps/step.ts";
-import type { Reporter } from "../util/reporter.ts";
+import type { Reporter } from "../../lib/reporter.ts";
 
 export type ResolvedConfig = HarnessConfig & { cacheDir: string; stateDir: string };
 

@@ -1,6 +1,6 @@
 import { ExpectTimeoutError, type Console } from "../console/console.ts";
 import { GuestShell, type Typing } from "../console/shell.ts";
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 
 export class LoginFailedError extends HarnessError {
   constructor(

@@ -1,5 +1,6 @@
-import { UsageError } from "../util/errors.ts";
-import { DEFAULT_BOX, NETBSD_RELEASES } from "../../images/catalog/netbsd.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { NETBSD_RELEASES } from "../../images/catalog/netbsd.ts";
+import { DEFAULT_BOX } from "../config/schema.ts";
 import type { Box } from "./box.ts";
 
 export interface BoxEntry {

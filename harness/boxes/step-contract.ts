@@ -1,4 +1,4 @@
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 import type { Box } from "./box.ts";
 
 /**

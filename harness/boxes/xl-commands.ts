@@ -1,4 +1,4 @@
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 
 /** Shell commands around Xen's `xl` that read the same on every dom0 (POSIX sh: no seq, no bashisms). */
 

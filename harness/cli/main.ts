@@ -1,9 +1,9 @@
 import { Command, CommanderError } from "commander";
 import { loadConfig } from "../config/load.ts";
 import type { ResolvedConfig } from "../boxes/box.ts";
-import { InterruptedError } from "../util/abort.ts";
-import { HarnessError, UsageError } from "../util/errors.ts";
-import { createReporter } from "../util/reporter.ts";
+import { InterruptedError } from "../../lib/abort.ts";
+import { HarnessError, UsageError } from "../../lib/errors.ts";
+import { createReporter } from "../../lib/reporter.ts";
 import * as verbs from "./verbs.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -49,7 +49,7 @@ class Interrupts {
     this.count++;
     if (!this.claimed || this.count > 1) {
       process.stderr.write(`\nnbxen: ${signal}: exiting now\n`);
-      process.exit(reason.exitStatus);
+      process.exit(reason.cliExitCode);
     }
     process.stderr.write(
       `\nnbxen: ${signal}: stopping; writing the reports (send it again to exit at once)\n`,
@@ -226,7 +226,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof InterruptedError) {
       createReporter().info(`nbxen: ${error.message}`);
-      return afterInterrupt(error.exitStatus);
+      return afterInterrupt(error.cliExitCode);
     }
     if (error instanceof CommanderError) {
       // `nbxen box` without a subcommand prints the help as an error (exit code 1): bad usage.
@@ -246,7 +246,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (error instanceof HarnessError) {
       reporter.info(`nbxen: ${error.message}`);
-      return error.exitCode;
+      return error.cliExitCode;
     }
     reporter.info(
       `nbxen: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,

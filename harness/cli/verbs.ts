@@ -21,9 +21,9 @@ import {
 import { HowtoSession, machineDirFor } from "../session.ts";
 import { summaryTable } from "../steps/report.ts";
 import { StepFailedError } from "../steps/runner.ts";
-import { InterruptedError } from "../util/abort.ts";
-import { UsageError } from "../util/errors.ts";
-import { createReporter } from "../util/reporter.ts";
+import { InterruptedError } from "../../lib/abort.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { createReporter } from "../../lib/reporter.ts";
 import { doctor } from "./doctor.ts";
 
 export interface UpOptions {
@@ -83,7 +83,7 @@ export async function up(config: ResolvedConfig, opts: UpOptions): Promise<numbe
   else if (runner.state.machine) reporter.info("stopping the machine");
   if (interrupted) {
     reporter.info(`\nnbxen up: ${interrupted.message}`);
-    return interrupted.exitStatus;
+    return interrupted.cliExitCode;
   }
   if (failed) {
     reporter.info(`\nnbxen up: ${failed.message}`);
@@ -105,7 +105,6 @@ export async function status(config: ResolvedConfig): Promise<number> {
   out(
     `machine:  ${running ? `running (run ${info!.runId}, QEMU pid ${info!.qemuPid}, since ${info!.startedAt})` : "not running"}`,
   );
-  if (running && info?.sshPort) out(`ssh:      127.0.0.1:${info.sshPort}`);
   const box = await getBox(config.box);
   const disk = box.diskPath(dir.root);
   if (existsSync(disk)) {

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
-import { UsageError } from "../util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 import { configSchema, type HarnessConfig } from "./schema.ts";
 
 export const CONFIG_FILE = "nbxen.config.json";

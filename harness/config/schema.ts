@@ -1,6 +1,7 @@
-import { DEFAULT_BOX } from "../../images/catalog/netbsd.ts";
-
 /** The JSON schema of nbxen.config.json, and its TypeScript shape. */
+
+/** The box a config without `box` runs: NetBSD 6.1.5 with xenkernel42, the HOWTO's recommendation. */
+export const DEFAULT_BOX = "netbsd-6.1.5";
 
 export interface DomUConfig {
   name: string;

@@ -1,21 +1,19 @@
 import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
-import { abortReason, anySignal } from "../util/abort.ts";
-import { HarnessError } from "../util/errors.ts";
+import { abortReason, anySignal } from "../../lib/abort.ts";
+import { HarnessError } from "../../lib/errors.ts";
 import { Screen } from "./screen.ts";
 import { TextBuffer } from "./text-buffer.ts";
 import type { Transcript } from "./transcript.ts";
 import type { ConsoleStream } from "./types.ts";
 
-/** A string is a literal on the byte stream, a RegExp matches the byte stream, {screen} the rendered screen. */
-export type Pattern = RegExp | string | { screen: RegExp };
+/** What expect() looks for on the byte stream: a string is a literal, a RegExp a regular expression. */
+export type Pattern = RegExp | string;
 
 export interface ExpectOptions {
   timeoutMs: number;
   /** Output matching one of these (new since the last extension) restarts the timeout. */
   progress?: RegExp[];
-  /** Hard cap on the whole wait, progress or not. */
-  maxTotalMs?: number;
   /** What is being waited for, in words (shown in errors and the transcript). */
   description?: string;
   /** Ends the wait at once with the signal's reason (Ctrl-C, a step's time bound). */
@@ -27,7 +25,7 @@ export interface ExpectMatch {
   index: number;
   pattern: Pattern;
   match: RegExpExecArray;
-  /** Stream match: the unconsumed text before the match. Screen match: the screen text before it. */
+  /** The unconsumed text before the match. */
   before: string;
   /** The matched text. */
   after: string;
@@ -47,9 +45,7 @@ export interface ConsoleOptions {
 }
 
 export function describePattern(p: Pattern): string {
-  if (typeof p === "string") return JSON.stringify(p);
-  if (p instanceof RegExp) return String(p);
-  return `screen:${String(p.screen)}`;
+  return typeof p === "string" ? JSON.stringify(p) : String(p);
 }
 
 function indent(text: string): string {
@@ -104,7 +100,10 @@ export class ConsoleClosedError extends HarnessError {
   }
 }
 
-type Compiled = { kind: "stream"; re: RegExp; anchored: boolean } | { kind: "screen"; re: RegExp };
+interface Compiled {
+  re: RegExp;
+  anchored: boolean;
+}
 
 /**
  * A stream pattern is searched again, as output arrives, only from this far before the end of the text
@@ -160,11 +159,8 @@ export class Console {
   private readonly unsubscribe: Array<() => void>;
   /** Received text not yet consumed by a match. */
   private readonly buffer = new TextBuffer();
-  /** Absolute offset up to which the screen has parsed the received bytes. */
-  private parsedAbs = 0;
   private recent = "";
   private pending: Pending | undefined;
-  private lastScreenMatch: { key: string; index: number; text: string } | undefined;
   private isClosed = false;
   private lastOutput = Date.now();
   private readonly signal: AbortSignal | undefined;
@@ -209,12 +205,9 @@ export class Console {
     const signal = anySignal(this.signal, opts.signal);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const compiled: Compiled[] = list.map((p) => {
-      if (typeof p === "string") return { kind: "stream", re: new RegExp(escapeRegExp(p)), anchored: false };
-      if (p instanceof RegExp) {
-        const re = withoutStatefulFlags(p);
-        return { kind: "stream", re, anchored: anchored(re) };
-      }
-      return { kind: "screen", re: withoutStatefulFlags(p.screen) };
+      if (typeof p === "string") return { re: new RegExp(escapeRegExp(p)), anchored: false };
+      const re = withoutStatefulFlags(p);
+      return { re, anchored: anchored(re) };
     });
     this.transcript?.event("expect", {
       console: this.name,
@@ -300,11 +293,8 @@ export class Console {
     this.lastOutput = Date.now();
     this.transcript?.recv(data);
     this.append(this.decoder.write(data));
-    const endAbs = this.buffer.end;
-    this.screen.feed(data, () => {
-      this.parsedAbs = Math.max(this.parsedAbs, endAbs);
-      this.onParsed();
-    });
+    // Matched once the screen has drawn these bytes, so a match's `screen` shows what they drew.
+    this.screen.feed(data, () => this.onParsed());
   }
 
   private append(text: string): void {
@@ -327,7 +317,6 @@ export class Console {
     if (this.isClosed) return;
     this.append(this.decoder.end());
     await this.screen.settle();
-    this.parsedAbs = this.buffer.end;
     if (this.isClosed) return;
     this.isClosed = true;
     for (const u of this.unsubscribe) u();
@@ -353,11 +342,7 @@ export class Console {
 
   private armTimer(p: Pending): void {
     if (p.timer) clearTimeout(p.timer);
-    let ms = p.opts.timeoutMs;
-    if (p.opts.maxTotalMs !== undefined) {
-      ms = Math.min(ms, p.opts.maxTotalMs - (Date.now() - p.startedAt));
-    }
-    p.timer = setTimeout(() => void this.onTimeout(p), Math.max(ms, 0));
+    p.timer = setTimeout(() => void this.onTimeout(p), p.opts.timeoutMs);
   }
 
   private async onTimeout(p: Pending): Promise<void> {
@@ -416,13 +401,12 @@ export class Console {
     );
   }
 
-  /** Resolves `p` if a pattern matches now. Stream patterns win (earliest in the stream), then screen ones. */
+  /** Resolves `p` if a pattern matches now: the one matching earliest in the stream. */
   private tryMatch(p: Pending): boolean {
     if (this.pending !== p) return true;
     let best: { index: number; m: RegExpExecArray; at: number } | undefined;
     const windowFrom = Math.max(p.scannedTo - SEARCH_WINDOW_CHARS, this.buffer.start);
     p.compiled.forEach((c, index) => {
-      if (c.kind !== "stream") return;
       // ^ and lookbehinds must see the text from the start of what is unconsumed, as they always did.
       const from = c.anchored ? this.buffer.start : windowFrom;
       const m = c.re.exec(this.buffer.textFrom(from));
@@ -440,30 +424,6 @@ export class Console {
         before,
         after: m[0],
         screen: this.screen.text(),
-      });
-      return true;
-    }
-    if (!p.compiled.some((c) => c.kind === "screen")) return false;
-    const text = this.screen.text();
-    const cur = this.screen.cursor();
-    const key = `${cur.x},${cur.y}\n${text}`;
-    for (const [index, c] of p.compiled.entries()) {
-      if (c.kind !== "screen") continue;
-      const m = c.re.exec(text);
-      if (!m) continue;
-      const last = this.lastScreenMatch;
-      // A curses repaint of the same screen must not satisfy a second expect.
-      if (last && last.key === key && last.index === m.index && last.text === m[0]) continue;
-      this.lastScreenMatch = { key, index: m.index, text: m[0] };
-      // The bytes that produced this screen are consumed.
-      this.buffer.drop(this.parsedAbs - this.buffer.start);
-      this.resolve(p, {
-        index,
-        pattern: p.patterns[index]!,
-        match: m,
-        before: text.slice(0, m.index),
-        after: m[0],
-        screen: text,
       });
       return true;
     }

@@ -37,11 +37,6 @@ export class Screen {
     return lines.join("\n").trimEnd();
   }
 
-  cursor(): { x: number; y: number } {
-    const buf = this.term.buffer.active;
-    return { x: buf.cursorX, y: buf.cursorY };
-  }
-
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

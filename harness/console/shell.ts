@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 import { ExpectTimeoutError, escapeRegExp } from "./console.ts";
 import type { Console, ExpectOptions } from "./console.ts";
 
@@ -33,19 +33,16 @@ export interface ExecOptions {
   signal?: AbortSignal;
 }
 
-/**
- * A command run through GuestShell.run() exited non-zero. The command's status is `commandExitCode`:
- * the inherited `exitCode` is HarnessError's CLI exit code (always 1 here), so it cannot carry it.
- */
+/** A command run through GuestShell.run() exited non-zero: `exitCode` is its status in the guest. */
 export class CommandFailedError extends HarnessError {
   readonly command: string;
-  readonly commandExitCode: number;
+  readonly exitCode: number;
   readonly output: string;
 
-  constructor(command: string, commandExitCode: number, output: string) {
-    super(`command exited with status ${commandExitCode}: ${command}\n${output.slice(-1000)}`);
+  constructor(command: string, exitCode: number, output: string) {
+    super(`command exited with status ${exitCode}: ${command}\n${output.slice(-1000)}`);
     this.command = command;
-    this.commandExitCode = commandExitCode;
+    this.exitCode = exitCode;
     this.output = output;
   }
 }

@@ -2,7 +2,7 @@ import { access, constants, mkdtemp, readFile, rm, writeFile } from "node:fs/pro
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
-import { UsageError } from "../util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 import {
   PROBE_BANNER,
   probeImage,

@@ -1,5 +1,5 @@
 import type { Console } from "../console/console.ts";
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 import type { AcceleratorChoice } from "./accel.ts";
 import type { Machine } from "./machine.ts";
 

@@ -1,7 +1,7 @@
 import { access, mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 
 export class DiskError extends HarnessError {
   constructor(

@@ -8,8 +8,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Console } from "../console/console.ts";
 import { Transcript } from "../console/transcript.ts";
 import type { ConsoleStream } from "../console/types.ts";
-import { throwIfAborted } from "../util/abort.ts";
-import { HarnessError } from "../util/errors.ts";
+import { throwIfAborted } from "../../lib/abort.ts";
+import { HarnessError } from "../../lib/errors.ts";
 import { connectConsoleSocket } from "./console-socket.ts";
 import { qemuArgs, type QemuMachineSpec } from "./qemu-args.ts";
 import { QmpClient } from "./qmp.ts";
@@ -106,7 +106,6 @@ export class Machine {
       ownerPid: process.pid,
       cols: opts.cols ?? 80,
       rows: opts.rows ?? 25,
-      sshPort: opts.net?.sshPort,
     };
     await writeFile(dir.supervisorSpec, JSON.stringify(spec, null, 2) + "\n", { mode: 0o600 });
     const logFd = openSync(dir.supervisorLog, "a", 0o600);
@@ -263,10 +262,6 @@ export class Machine {
 
   async loadvm(name: string): Promise<void> {
     await this.hmpChecked(`loadvm ${name}`);
-  }
-
-  async delvm(name: string): Promise<void> {
-    await this.hmpChecked(`delvm ${name}`);
   }
 
   /** Names of the VM snapshots (savevm) in the machine's disks. */

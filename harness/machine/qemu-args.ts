@@ -16,8 +16,6 @@ export interface DirectKernelBoot {
 export interface NetSpec {
   /** NIC model: virtio-net-pci for Linux, e1000 for old NetBSD. */
   model: "virtio-net-pci" | "e1000";
-  /** Host port forwarded (on 127.0.0.1) to the guest's port 22. */
-  sshPort?: number;
 }
 
 /** Everything QEMU needs to know about one machine; the harness turns it into a command line. */
@@ -95,8 +93,7 @@ export function qemuArgs(spec: QemuMachineSpec): string[] {
     if (spec.kernel.append) args.push("-append", spec.kernel.append);
   }
   if (spec.net) {
-    const fwd = spec.net.sshPort ? `,hostfwd=tcp:127.0.0.1:${spec.net.sshPort}-:22` : "";
-    args.push("-netdev", `user,id=net0,ipv6=off${fwd}`, "-device", `${spec.net.model},netdev=net0`);
+    args.push("-netdev", "user,id=net0,ipv6=off", "-device", `${spec.net.model},netdev=net0`);
   }
   if (spec.rng)
     args.push("-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0");

@@ -1,5 +1,5 @@
 import net from "node:net";
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 
 /** A QMP command failed, or the socket went away while one was pending. */
 export class QmpError extends HarnessError {
@@ -12,23 +12,16 @@ export class QmpError extends HarnessError {
   }
 }
 
-export interface QmpEvent {
-  event: string;
-  data?: Record<string, unknown>;
-  timestamp?: { seconds: number; microseconds: number };
-}
-
 interface Pending {
   command: string;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
 
-/** A QEMU Machine Protocol client on a unix socket: one command at a time, events kept for waiters. */
+/** A QEMU Machine Protocol client on a unix socket: one command at a time; QMP's events are ignored. */
 export class QmpClient {
   private buffer = "";
   private readonly pending: Pending[] = [];
-  private readonly eventListeners = new Set<(e: QmpEvent) => void>();
   private closed = false;
 
   private constructor(private readonly socket: net.Socket) {
@@ -85,11 +78,6 @@ export class QmpClient {
     return out ?? "";
   }
 
-  onEvent(listener: (e: QmpEvent) => void): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
-  }
-
   get isClosed(): boolean {
     return this.closed;
   }
@@ -113,8 +101,6 @@ export class QmpClient {
     if ("QMP" in msg) {
       this.greetingWaiter?.(true);
       this.greetingWaiter = undefined;
-    } else if ("event" in msg) {
-      for (const l of this.eventListeners) l(msg as unknown as QmpEvent);
     } else if ("return" in msg) {
       this.pending.shift()?.resolve(msg.return);
     } else if ("error" in msg) {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { chmod, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
-export { isAlive, processCmdline } from "../util/process.ts";
+export { isAlive, processCmdline } from "../../lib/process.ts";
 import os from "node:os";
 import path from "node:path";
 
@@ -15,7 +15,6 @@ export interface RunInfo {
   qemuPid?: number;
   ownerPid: number;
   startedAt: string;
-  sshPort?: number;
   exitCode?: number | null;
   /** The signal that ended QEMU ("SIGKILL"), when one did. */
   exitSignal?: string;

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import pty from "node-pty";
-import { signalName } from "../util/abort.ts";
+import { signalName } from "../../lib/abort.ts";
 import { isAlive, MachineDir, type RunInfo } from "./state-dir.ts";
 
 export interface SupervisorSpec {
@@ -21,7 +21,6 @@ export interface SupervisorSpec {
   ownerPid: number;
   cols: number;
   rows: number;
-  sshPort?: number;
 }
 
 const OWNER_POLL_MS = 500;
@@ -71,7 +70,6 @@ async function main(specPath: string): Promise<void> {
     qemuPid: qemu.pid,
     ownerPid: spec.ownerPid,
     startedAt: new Date().toISOString(),
-    sshPort: spec.sshPort,
   };
 
   const server = net.createServer((socket) => {

@@ -10,7 +10,7 @@ import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from "node:
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { UsageError } from "../util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 import { readJunit, type CaseResult } from "./junit-read.ts";
 
 /** What run.json says about a run, written next to its reports. */

@@ -1,7 +1,7 @@
 import type { BootMode, HowtoState } from "../boxes/box.ts";
 import { withBootWatchdog } from "../machine/boot-watchdog.ts";
 import { Machine, MachineNotRunningError } from "../machine/machine.ts";
-import { throwIfAborted } from "../util/abort.ts";
+import { throwIfAborted } from "../../lib/abort.ts";
 
 export interface BootOptions {
   /** Restore this step snapshot before the guest runs. */

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import type { ArtifactAlternate, ArtifactSpec, CachedArtifact } from "../store/index.ts";
-import { HarnessError, UsageError } from "../../harness/util/errors.ts";
+import { HarnessError, UsageError } from "../../lib/errors.ts";
 
 /** The stable branch a release comes from; sysinst's set selection differs per branch. */
 export type NetbsdBranch = "netbsd-6" | "netbsd-9" | "netbsd-10";
@@ -166,8 +166,6 @@ export const NETBSD_RELEASES: readonly NetbsdRelease[] = [
     sysinstFlavor: "netbsd9plus",
   }),
 ];
-
-export const DEFAULT_BOX = "netbsd-6.1.5";
 
 export function netbsdRelease(box: string): NetbsdRelease {
   const rel = NETBSD_RELEASES.find((r) => r.box === box);

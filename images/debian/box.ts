@@ -3,7 +3,7 @@ import { access, mkdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { HarnessError } from "../../harness/util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 import { acquireLock } from "../store/lock.ts";
 
 /**
@@ -124,7 +124,8 @@ export class BuildToolMissingError extends HarnessError {
 
 export class DebianBoxBuildError extends HarnessError {
   readonly outDir: string;
-  readonly scriptExitCode?: number;
+  /** build-box.sh's exit status. */
+  readonly exitCode?: number;
   /** The script's last output lines. */
   readonly tail: string[];
   constructor(
@@ -139,7 +140,7 @@ export class DebianBoxBuildError extends HarnessError {
       },
     );
     this.outDir = outDir;
-    if (fields.exitCode !== undefined) this.scriptExitCode = fields.exitCode;
+    if (fields.exitCode !== undefined) this.exitCode = fields.exitCode;
     this.tail = fields.tail;
   }
 }

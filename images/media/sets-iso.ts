@@ -11,7 +11,7 @@
 import { readdir, rename, rm, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { execa } from "execa";
-import { HarnessError, UsageError } from "../../harness/util/errors.ts";
+import { HarnessError, UsageError } from "../../lib/errors.ts";
 
 export const SETS_ISO_VOLUME_ID = "NBXEN_SETS";
 
@@ -44,7 +44,7 @@ export class MissingSetError extends HarnessError {
 export class XorrisoMissingError extends HarnessError {
   constructor(readonly command: string) {
     super(`${command} not found: install xorriso (Debian: apt-get install xorriso) to build the sets ISO`, {
-      exitCode: 2,
+      cliExitCode: 2,
     });
   }
 }
@@ -53,7 +53,7 @@ export class IsoBuildError extends HarnessError {
   constructor(
     message: string,
     readonly command: string,
-    readonly processExitCode: number | undefined,
+    readonly exitCode: number | undefined,
     readonly stderr: string,
   ) {
     super(message);

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { HarnessError } from "../../harness/util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 
 export type HashAlgorithm = "sha512" | "sha256";
 export interface ExpectedChecksum {

@@ -5,7 +5,7 @@ import https from "node:https";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pRetry, { AbortError } from "p-retry";
-import { HarnessError } from "../../harness/util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 
 export const MIRROR_HINT =
   "If the file cannot be fetched from there, pass --mirror <directory|url> pointing at a local copy of the tree.";

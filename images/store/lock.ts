@@ -3,8 +3,8 @@ import { unlinkSync } from "node:fs";
 import { open, readFile, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HarnessError } from "../../harness/util/errors.ts";
-import { isAlive } from "../../harness/util/process.ts";
+import { HarnessError } from "../../lib/errors.ts";
+import { isAlive } from "../../lib/process.ts";
 
 /**
  * A lock file created with O_EXCL holding "pid\nhostname\ntoken\n". A lock whose pid is dead on this host

@@ -2,7 +2,7 @@ import { constants } from "node:fs";
 import { access, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, posix, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
-import { HarnessError, UsageError } from "../../harness/util/errors.ts";
+import { HarnessError, UsageError } from "../../lib/errors.ts";
 import {
   ChecksumEntryMissingError,
   ChecksumMismatchError,

@@ -9,7 +9,7 @@ import { loadConfig } from "../../harness/config/load.ts";
 import { assertHowtoStepId } from "../../harness/boxes/step-contract.ts";
 import { HowtoSession } from "../../harness/session.ts";
 import { summaryTable } from "../../harness/steps/report.ts";
-import { HarnessError } from "../../harness/util/errors.ts";
+import { HarnessError } from "../../lib/errors.ts";
 
 let session: HowtoSession | undefined;
 let prepared = false;

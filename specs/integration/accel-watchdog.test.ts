@@ -18,9 +18,9 @@ import { bootMachine } from "../../harness/steps/boot.ts";
 import { HowtoRunner, StepFailedError } from "../../harness/steps/runner.ts";
 import type { Step } from "../../harness/steps/step.ts";
 import { summaryTable } from "../../harness/steps/report.ts";
-import { UsageError } from "../../harness/util/errors.ts";
-import { memoryReporter } from "../../harness/util/reporter.ts";
-import { buildTestGuest, testGuestBox, type TestGuest } from "./fixtures/test-guest.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { memoryReporter } from "../../lib/reporter.ts";
+import { buildTestGuest, testGuestBox, type TestGuest } from "../../testkit/test-guest.ts";
 
 const STALLING_KVM = fileURLToPath(new URL("../doubles/kvm-stall/qemu-system-x86_64", import.meta.url));
 const kvmUsable = existsSync("/dev/kvm");

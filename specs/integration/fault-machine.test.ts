@@ -24,8 +24,8 @@ import {
   StepTimeoutError,
 } from "../../harness/steps/runner.ts";
 import type { Step } from "../../harness/steps/step.ts";
-import { memoryReporter } from "../../harness/util/reporter.ts";
-import { buildTestGuest, testGuestBox, testGuestMachine, type TestGuest } from "./fixtures/test-guest.ts";
+import { memoryReporter } from "../../lib/reporter.ts";
+import { buildTestGuest, testGuestBox, testGuestMachine, type TestGuest } from "../../testkit/test-guest.ts";
 
 /** Live processes whose command line names this file (QEMU is started with `-pidfile <dir>/qemu.pid`). */
 async function processesNaming(file: string): Promise<number[]> {

@@ -192,9 +192,9 @@ for (const { name, argv } of SHELLS) {
       );
       assert.ok(err instanceof CommandFailedError);
       assert.equal(err.command, "echo before failing; (exit 9)");
-      assert.equal(err.commandExitCode, 9);
+      assert.equal(err.exitCode, 9);
       assert.equal(err.output, "before failing\n");
-      assert.equal(err.exitCode, 1);
+      assert.equal(err.cliExitCode, 1);
     });
   });
 }

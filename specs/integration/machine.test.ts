@@ -8,7 +8,7 @@ import { GuestShell } from "../../harness/console/shell.ts";
 import { Machine, type MachineOptions } from "../../harness/machine/machine.ts";
 import { reapStale } from "../../harness/machine/reaper.ts";
 import { isAlive, MachineDir } from "../../harness/machine/state-dir.ts";
-import { buildTestGuest, testGuestMachine, type TestGuest } from "./fixtures/test-guest.ts";
+import { buildTestGuest, testGuestMachine, type TestGuest } from "../../testkit/test-guest.ts";
 
 /** The real guest under QEMU TCG: Debian's kernel + a busybox initramfs, built at test time. */
 describe("Machine: a real guest under QEMU", function () {

@@ -15,7 +15,7 @@ import {
 import { NETBSD_RELEASES, sysinstSelectedSetFiles } from "../../images/catalog/netbsd.ts";
 import { ArtifactStore } from "../../images/store/index.ts";
 import { fetchRelease } from "../../harness/boxes/netbsd/box-files.ts";
-import { UsageError } from "../../harness/util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 import { makeNetbsdMirror, serveNetbsdMirror } from "./fixtures/netbsd-mirror.ts";
 
 const SETS: Record<string, number> = {

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { UsageError } from "../../harness/util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 import {
   ArtifactStore,
   ChecksumEntryMissingError,

@@ -10,7 +10,7 @@ import {
   xenEntry,
   xenMenuLine,
 } from "../../harness/boxes/netbsd/bootcfg.ts";
-import { UsageError } from "../../harness/util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 
 const RELEASES = ["6.1.5", "9.4", "10.1"] as const;
 function fixture(version: string): string {

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { boxCatalog } from "../../harness/boxes/registry.ts";
 import { ConfigError, loadConfig, validateConfig } from "../../harness/config/load.ts";
+import { DEFAULT_BOX } from "../../harness/config/schema.ts";
 
 describe("config: nbxen.config.json", () => {
   let dir: string;
@@ -17,6 +19,13 @@ describe("config: nbxen.config.json", () => {
     assert.equal(config.qemu.accelerator, "auto");
     assert.equal(config.stateDir, path.join(dir, ".nbxen"));
     assert.equal(config.domUs[0]?.name, "domu1");
+  });
+
+  it("defaults to a box the registry knows", () => {
+    assert.ok(
+      boxCatalog().some((b) => b.name === DEFAULT_BOX),
+      `${DEFAULT_BOX} is not in the box registry`,
+    );
   });
 
   it("reads the file and resolves relative paths against its directory", async () => {
@@ -42,7 +51,7 @@ describe("config: nbxen.config.json", () => {
       () => validateConfig({ memoryMiB: 100, qemu: { accelerator: "hvf" } }, "x.json"),
       (e: ConfigError) => {
         assert.ok(e instanceof ConfigError);
-        assert.equal(e.exitCode, 2);
+        assert.equal(e.cliExitCode, 2);
         assert.match(e.message, /memoryMiB: 100 is not allowed: must be >= 512/);
         assert.match(e.message, /qemu\.accelerator: "hvf" is not allowed; allowed: "auto", "kvm", "tcg"/);
         return true;

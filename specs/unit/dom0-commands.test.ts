@@ -22,7 +22,7 @@ import {
   type GuestCommand,
 } from "../../harness/boxes/netbsd/dom0-commands.ts";
 import { getRcVar } from "../../harness/boxes/netbsd/rcconf.ts";
-import { UsageError } from "../../harness/util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 
 const SIX = netbsdRelease("netbsd-6.1.5");
 const TEN = netbsdRelease("netbsd-10.1");

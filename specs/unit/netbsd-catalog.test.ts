@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  DEFAULT_BOX,
   DEFAULT_PKGSRC_BRANCH,
   NETBSD_RELEASES,
   UnresolvedDependencyError,
@@ -15,7 +14,7 @@ import {
   releaseArtifacts,
   resolvePackageClosure,
 } from "../../images/catalog/netbsd.ts";
-import { UsageError } from "../../harness/util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 
 // A pkg_summary excerpt written by hand in the shape pkg_summary(5) gives (entries separated by a
 // blank line, DEPENDS repeated), with the dependency forms pkgsrc really emits for xentools42:
@@ -89,13 +88,12 @@ DEPENDS=missing-dep-[0-9]*
 `;
 
 describe("NetBSD catalog", () => {
-  it("knows the three boxes, 6.1.5 with xenkernel42 being the default", () => {
+  it("knows the three boxes, 6.1.5 with xenkernel42 as the HOWTO recommends", () => {
     assert.deepEqual(
       NETBSD_RELEASES.map((r) => r.box),
       ["netbsd-6.1.5", "netbsd-9.4", "netbsd-10.1"],
     );
-    assert.equal(DEFAULT_BOX, "netbsd-6.1.5");
-    const def = netbsdRelease(DEFAULT_BOX);
+    const def = netbsdRelease("netbsd-6.1.5");
     assert.equal(def.xen.kernelPkg, "xenkernel42");
     assert.equal(def.xen.toolsPkg, "xentools42");
     assert.equal(def.xen.xenGzPath, "/usr/pkg/xen42-kernel/xen.gz");
@@ -113,7 +111,7 @@ describe("NetBSD catalog", () => {
       () => netbsdRelease("netbsd-7.0"),
       (e: unknown) =>
         e instanceof UsageError &&
-        e.exitCode === 2 &&
+        e.cliExitCode === 2 &&
         /netbsd-6\.1\.5, netbsd-9\.4, netbsd-10\.1/.test(e.message),
     );
   });

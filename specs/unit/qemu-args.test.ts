@@ -12,7 +12,7 @@ const base: QemuMachineSpec = {
   disks: [{ file: "/s/disk.qcow2", format: "qcow2", interface: "virtio" }],
   cdroms: ["/c/boot-com.iso", "/c/sets.iso"],
   boot: "cdrom",
-  net: { model: "e1000", sshPort: 2222 },
+  net: { model: "e1000" },
   rng: true,
   qmpSocket: "/s/sock/qmp.sock",
   pidFile: "/s/qemu.pid",
@@ -46,7 +46,7 @@ describe("qemuArgs", () => {
     assert.match(drives[1]!, /^file=\/c\/boot-com\.iso,format=raw,media=cdrom,if=ide,index=2,readonly=on$/);
     assert.match(drives[2]!, /^file=\/c\/sets\.iso,.*index=3,readonly=on$/);
     assert.deepEqual(after(a, "-boot"), ["order=d"]);
-    assert.deepEqual(after(a, "-netdev"), ["user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:2222-:22"]);
+    assert.deepEqual(after(a, "-netdev"), ["user,id=net0,ipv6=off"]);
     assert.deepEqual(after(a, "-device"), ["e1000,netdev=net0", "virtio-rng-pci,rng=rng0"]);
   });
 

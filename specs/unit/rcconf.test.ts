@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { formatRcValue, getRcVar, rcVarShellEdit, setRcVar } from "../../harness/boxes/netbsd/rcconf.ts";
-import { UsageError } from "../../harness/util/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 
 const RELEASES = ["6.1.5", "9.4", "10.1"] as const;
 function fixture(name: string): string {

@@ -14,8 +14,8 @@ import {
 } from "../../harness/steps/runner.ts";
 import type { Step } from "../../harness/steps/step.ts";
 import { validateConfig } from "../../harness/config/load.ts";
-import { InterruptedError } from "../../harness/util/abort.ts";
-import { memoryReporter } from "../../harness/util/reporter.ts";
+import { InterruptedError } from "../../lib/abort.ts";
+import { memoryReporter } from "../../lib/reporter.ts";
 
 const forever = () => new Promise<void>(() => {});
 
@@ -61,7 +61,7 @@ describe("interrupting a run (abort signal) and step time bounds", () => {
     await assert.rejects(r.runTo(), (e: Error) => {
       assert.ok(e instanceof StepInterruptedError, String(e));
       assert.equal(e.step, "two");
-      assert.equal(e.exitStatus, 130);
+      assert.equal(e.cliExitCode, 130);
       return true;
     });
     assert.ok(Date.now() - t0 < 2000, "the interrupt ends the step at once");
@@ -78,7 +78,7 @@ describe("interrupting a run (abort signal) and step time bounds", () => {
   });
 
   it("SIGTERM exits with 143", () => {
-    assert.equal(new InterruptedError("SIGTERM").exitStatus, 143);
+    assert.equal(new InterruptedError("SIGTERM").cliExitCode, 143);
   });
 
   it("a step past its time bound fails with StepTimeoutError within the bound", async () => {

@@ -6,8 +6,8 @@ import type { Box, BoxContext, HowtoState } from "../../harness/boxes/box.ts";
 import { HowtoRunner, StepFailedError } from "../../harness/steps/runner.ts";
 import { junitXml, summaryTable, howtoReport } from "../../harness/steps/report.ts";
 import type { Step } from "../../harness/steps/step.ts";
-import { UsageError } from "../../harness/util/errors.ts";
-import { memoryReporter } from "../../harness/util/reporter.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { memoryReporter } from "../../lib/reporter.ts";
 import { validateConfig } from "../../harness/config/load.ts";
 
 /** Steps that only record what happens to them (no machine: snapshot false). */

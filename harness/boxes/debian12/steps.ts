@@ -1,6 +1,6 @@
 import type { Step } from "../../steps/step.ts";
 import type { HowtoState } from "../box.ts";
-import { HarnessError } from "../../util/errors.ts";
+import { HarnessError } from "../../../lib/errors.ts";
 import { DEBIAN_TYPING, ensureDebianBox } from "./box-files.ts";
 import { DEBIAN_ROOT_PASSWORD } from "../../../images/debian/box.ts";
 import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";

@@ -10,7 +10,7 @@
  *   stored in the boot blocks instead, 5 when sysinst installed them);
  * - nothing is ever reported: a broken file just boots something else. Hence `assertXenDefault`.
  */
-import { HarnessError, UsageError } from "../../util/errors.ts";
+import { HarnessError, UsageError } from "../../../lib/errors.ts";
 
 /** bootcfg.h: BOOTCFG_MAXMENU. Lines past it are ignored. */
 const MAX_MENU = 20;

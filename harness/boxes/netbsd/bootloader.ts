@@ -10,7 +10,7 @@
  * Entry numbers are read from the screen, never assumed.
  */
 import type { Console, ExpectMatch } from "../../console/index.ts";
-import { HarnessError } from "../../util/errors.ts";
+import { HarnessError } from "../../../lib/errors.ts";
 
 export interface BootMenuEntry {
   number: number;

@@ -1,11 +1,6 @@
 import { copyFile, link, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
-import {
-  netbsdRelease,
-  setFileName,
-  sysinstSelectedSetFiles,
-  type NetbsdRelease,
-} from "../../../images/catalog/netbsd.ts";
+import { setFileName, sysinstSelectedSetFiles, type NetbsdRelease } from "../../../images/catalog/netbsd.ts";
 import { buildSetsIso } from "../../../images/media/sets-iso.ts";
 import type { Machine, MachineOptions } from "../../machine/machine.ts";
 import { createDisk, exists } from "../../machine/disk.ts";
@@ -118,8 +113,4 @@ export function netbsdBox(rel: NetbsdRelease): Box {
       });
     },
   };
-}
-
-export function netbsdBoxFor(name: string): Box {
-  return netbsdBox(netbsdRelease(name));
 }

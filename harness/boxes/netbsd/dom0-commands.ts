@@ -8,7 +8,7 @@
  */
 import { dirname } from "node:path";
 import type { HowtoLine } from "../../steps/step.ts";
-import { UsageError } from "../../util/errors.ts";
+import { UsageError } from "../../../lib/errors.ts";
 import { kernelUrl, type NetbsdRelease, type XenKernel } from "../../../images/catalog/netbsd.ts";
 import { HOWTO_XEN_LINE, deviationFromHowto, xenMenuLine, type XenEntry } from "./bootcfg.ts";
 import { formatRcValue, rcVarShellEdit, shQuote } from "./rcconf.ts";

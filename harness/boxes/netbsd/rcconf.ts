@@ -5,7 +5,7 @@
  * understood; anything needing a shell to evaluate (`$(...)`, `${x:-y}`) is returned verbatim.
  * Assignments inside `if` blocks count as active (the harness never writes any).
  */
-import { UsageError } from "../../util/errors.ts";
+import { UsageError } from "../../../lib/errors.ts";
 
 export interface RcAssignment {
   name: string;

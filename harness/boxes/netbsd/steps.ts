@@ -5,7 +5,7 @@ import { ExpectTimeoutError, type Console } from "../../console/console.ts";
 import { withBootWatchdog } from "../../machine/boot-watchdog.ts";
 import { bootMachine, bootWatchdogMs } from "../../steps/boot.ts";
 import type { Step } from "../../steps/step.ts";
-import { HarnessError } from "../../util/errors.ts";
+import { HarnessError } from "../../../lib/errors.ts";
 import type { HowtoState } from "../box.ts";
 import { loginAsRoot } from "../login.ts";
 import { DomUNoAddressError, domainGoneCommand } from "../xl-commands.ts";

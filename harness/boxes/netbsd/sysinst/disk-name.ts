@@ -8,7 +8,7 @@
  * - if=virtio: virtio-blk is ld(4) on virtio, so ld0, ld1, ... in attach order.
  * (A USB stick, umass, attaches through scsibus and would be sd0: never a disk the harness attaches.)
  */
-import { HarnessError } from "../../../util/errors.ts";
+import { HarnessError } from "../../../../lib/errors.ts";
 import type { DiskSpec } from "../../../machine/qemu-args.ts";
 
 const PREFIX: Record<DiskSpec["interface"], string> = { ide: "wd", virtio: "ld" };

@@ -1,4 +1,4 @@
-import { HarnessError } from "../../../util/errors.ts";
+import { HarnessError } from "../../../../lib/errors.ts";
 
 function indent(text: string): string {
   return text

@@ -10,12 +10,8 @@ export class InterruptedError extends HarnessError {
     readonly signalName: string,
     message = `interrupted by ${signalName}`,
   ) {
-    super(message);
-  }
-
-  get exitStatus(): number {
-    const n = (constants.signals as Record<string, number | undefined>)[this.signalName];
-    return n ? 128 + n : 130;
+    const n = (constants.signals as Record<string, number | undefined>)[signalName];
+    super(message, { cliExitCode: n ? 128 + n : 130 });
   }
 }
 
