@@ -60,9 +60,9 @@ export function howtoOutcomes(
     const declared = declaredStatus(d.ref);
     const step = d.step;
     const check = recorded.get(id);
-    // Declared never exercised: whatever the step did.
-    if (declared.status === "not-exercised") return { id, step, ...declared };
+    // What the step recorded says most; a line declared never exercised is not, whatever its step did.
     if (check) return { id, step, status: check.status, note: check.note };
+    if (declared.status === "not-exercised") return { id, step, ...declared };
     const result = results.find((r) => r.step === step);
     switch (result?.status) {
       case "passed":

@@ -260,7 +260,7 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
   const hvm: Step<HowtoState> = {
     name: "hvm-domu",
     title: "HVM domU, when the guest CPU offers VMX or SVM",
-    howto: ["hvm-cpu"],
+    howto: [{ id: "hvm-cpu", notExercised: "no HVM guest image in the NetBSD boxes yet" }],
     snapshot: false,
     async run(state) {
       state.checks.push({
