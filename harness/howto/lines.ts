@@ -8,14 +8,12 @@
  */
 
 export type HowtoRevision = "old" | "new";
-export const HOWTO_REVISIONS: readonly HowtoRevision[] = ["old", "new"];
 
 export interface HowtoLine {
-  /** Section of the HOWTO the line is in (the newer revision's name where the two differ). */
+  /** Section of the HOWTO the line is in (the newer revision's name when both carry it). */
   section: string;
   /** The command, config text or sentence, as the HOWTO has it (lines of a file joined by "\n"). */
   text: string;
-  kind: "command" | "config" | "prose" | "output";
   revisions: readonly HowtoRevision[];
   /** Why no box exercises the line; a box's step declaration, when there is one, says more. */
   unexercised?: string;
@@ -27,56 +25,47 @@ export const HOWTO_LINES = {
   "hvm-cpu": {
     section: "Introduction",
     text: "For HVM guests, the VMX cpu feature (Intel) or VT?? (amd64) is needed.",
-    kind: "prose",
     revisions: ["new"],
   },
   "dom0-starts-domus": {
     section: "Introduction",
     text: "The dom0 can start one or more domUs.",
-    kind: "prose",
     revisions: BOTH,
   },
   "xenkernel42-recommended": {
     section: "NetBSD",
     text: "Therefore, this HOWTO recommends running xenkernel42 (and xentools42), xl, the NetBSD 6 stable branch, and to use amd64 as the dom0.",
-    kind: "prose",
     revisions: ["new"],
   },
   "install-netbsd-51": {
     section: "Installing Xen with NetBSD as privileged domain (dom0)",
     text: "First do a NetBSD/i386 or NetBSD/amd64 installation of the 5.1 release (or newer) as you usually do on x86 hardware.",
-    kind: "prose",
     revisions: ["old"],
   },
   "grub-root-partition": {
     section: "Installing Xen with NetBSD as privileged domain (dom0)",
     text: "If you plan to use the grub boot loader, when partitioning the disk you have to make the root partition smaller than 512Mb, and formatted as FFSv1 with 8k block/1k fragments.",
-    kind: "prose",
     revisions: ["old"],
     unexercised: "no box boots Xen with GRUB legacy from an FFS root (the newer revision drops GRUB)",
   },
   "install-netbsd": {
     section: "Installation of NetBSD",
     text: "install NetBSD/amd64 just as you would if you were not using Xen.",
-    kind: "prose",
     revisions: ["new"],
   },
   "domu-disk-file": {
     section: "Installation of NetBSD",
     text: "One can use files in the dom0 filesystem, typically created by dd'ing /dev/zero to create a specific size.",
-    kind: "prose",
     revisions: ["new"],
   },
   "install-xen-packages": {
     section: "Installation of Xen",
     text: "Next step is to install the Xen packages via pkgsrc or from binary packages.",
-    kind: "prose",
     revisions: BOTH,
   },
   "done-output": {
     section: "Installation of Xen",
     text: "Done.",
-    kind: "output",
     revisions: BOTH,
     unexercised:
       "output the HOWTO shows, nothing to type (the block it ends starts outside the side-by-side text)",
@@ -84,43 +73,36 @@ export const HOWTO_LINES = {
   "bootcfg-xen-menu": {
     section: "Installation of Xen",
     text: "menu=Xen:load /netbsd-XEN3_DOM0.gz console=pc;multiboot /xen.gz dom0_mem=256M",
-    kind: "config",
     revisions: BOTH,
   },
   "makedev-xen": {
     section: "Installation of Xen",
     text: "cd /dev && sh MAKEDEV xen",
-    kind: "command",
     revisions: BOTH,
   },
   "rcd-scripts": {
     section: "Installation of Xen",
     text: "/usr/pkg/share/examples/rc.d/",
-    kind: "command",
     revisions: BOTH,
   },
   "rcconf-xencommons": {
     section: "Installation of Xen",
     text: "xencommons=YES",
-    kind: "config",
     revisions: BOTH,
   },
   "xl-list": {
     section: "Installation of Xen",
     text: "xl list",
-    kind: "command",
     revisions: BOTH,
   },
   "bridge0-config": {
     section: "Creating unprivileged domains (domU)",
     text: "create\nup\n!brconfig bridge0 add wm0",
-    kind: "config",
     revisions: BOTH,
   },
   "vif-bridge-script": {
     section: "Creating unprivileged domains (domU)",
     text: "# /usr/pkg/etc/xen/vif-bridge",
-    kind: "config",
     revisions: BOTH,
     unexercised:
       "the HOWTO prints the vif-bridge script the Xen tools install; no step compares it (xl runs the installed one for a vif on bridge0)",
@@ -128,25 +110,21 @@ export const HOWTO_LINES = {
   "domu-config": {
     section: "Creating unprivileged domains (domU)",
     text: 'kernel = "/netbsd-XEN3_DOMU.gz"',
-    kind: "config",
     revisions: BOTH,
   },
   "xl-create": {
     section: "Creating unprivileged domains (domU)",
     text: "xl create",
-    kind: "command",
     revisions: BOTH,
   },
   "xl-shutdown": {
     section: "Creating unprivileged domains (domU)",
     text: "xl shutdown",
-    kind: "command",
     revisions: BOTH,
   },
   xendomains: {
     section: "Starting domains automatically",
     text: 'xendomains="dom1 dom2"',
-    kind: "config",
     revisions: BOTH,
   },
 } as const satisfies Record<string, HowtoLine>;
