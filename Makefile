@@ -5,7 +5,7 @@ NBXEN := node bin/nbxen.js
 MOCHA := npx mocha
 BOX_FLAG := $(if $(BOX),--box $(BOX),)
 
-.PHONY: setup up test check typecheck format-check import-check format unit integration specs specs-double bench doctor clean
+.PHONY: setup up test check typecheck format-check import-check format unit howto-coverage integration specs specs-double bench doctor clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,7 +15,7 @@ up: setup
 	$(NBXEN) up $(BOX_FLAG)
 
 ## Everything CI runs: type, format and import checks, unit and integration tests, the HOWTO specs on debian-12 (real Xen) and on the three NetBSD boxes against the installed-NetBSD test double.
-test: setup check unit integration
+test: setup check unit howto-coverage integration
 	$(MAKE) --no-print-directory specs BOX=$(or $(BOX),debian-12)
 	for b in netbsd-6.1.5 netbsd-9.4 netbsd-10.1; do $(MAKE) --no-print-directory specs-double BOX=$$b || exit 1; done
 
@@ -36,6 +36,14 @@ format: setup
 
 unit: setup
 	$(MOCHA) 'specs/unit/**/*.test.ts'
+
+## Coverage of both revisions of the project's HOWTO text (docs/howto/) for debian-12 and a NetBSD box: exit 1
+## when a command or config block maps to no line of harness/howto/lines.ts, or the table has a revision wrong.
+HOWTO_TEXT := docs/howto/netbsd-xen-howto.side-by-side.txt
+howto-coverage: setup
+	@for b in debian-12 netbsd-10.1; do for r in old new; do \
+	  $(NBXEN) howto coverage $(HOWTO_TEXT) --revision $$r --box $$b | grep '^summary:' | sed "s/^/$$b $$r: /" && \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; done; done
 
 integration: setup
 	$(MOCHA) 'specs/integration/**/*.test.ts'

@@ -135,7 +135,7 @@ export class HowtoSession implements AsyncDisposable {
     return path.join(this.ctx.config.stateDir, "reports", this.box.name);
   }
 
-  async writeReports(): Promise<{ junit: string; summary: string; howto: string }> {
+  async writeReports(): Promise<{ junit: string; summary: string; howto: string; howtoJson: string }> {
     const dir = this.reportDir;
     await writeMeta(dir, {
       box: this.box.name,
@@ -149,7 +149,7 @@ export class HowtoSession implements AsyncDisposable {
       dir,
       this.box.name,
       this.runner.results,
-      this.runner.state.checks,
+      this.runner.howtoOutcomes(),
       this.runner.notes,
     );
   }

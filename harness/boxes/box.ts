@@ -3,7 +3,8 @@ import type { AcceleratorChoice } from "../machine/accel.ts";
 import type { Machine, MachineOptions } from "../machine/machine.ts";
 import type { HarnessConfig } from "../config/schema.ts";
 import type { ArtifactStore, LocalArtifactServer } from "../../images/store/index.ts";
-import type { HowtoCheck, Step } from "../steps/step.ts";
+import type { HowtoCheck } from "../howto/refs.ts";
+import type { Step } from "../steps/step.ts";
 import type { Reporter } from "../../lib/reporter.ts";
 
 export type ResolvedConfig = HarnessConfig & { cacheDir: string; stateDir: string };
@@ -31,7 +32,7 @@ export interface HowtoState {
   machine?: Machine;
   shell?: GuestShell;
   bootMode: BootMode;
-  /** HOWTO lines exercised so far, with how they fared. */
+  /** The deviations and not-exercised HOWTO lines the steps recorded while they ran. */
   checks: HowtoCheck[];
 }
 

@@ -4,6 +4,7 @@ import type { ResolvedConfig } from "../boxes/box.ts";
 import { InterruptedError } from "../../lib/abort.ts";
 import { HarnessError, UsageError } from "../../lib/errors.ts";
 import { createReporter } from "../../lib/reporter.ts";
+import * as howtoVerbs from "./howto-verbs.ts";
 import * as verbs from "./verbs.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -206,6 +207,49 @@ function program(setExit: (code: number) => void, interrupts: Interrupts): Comma
     )
     .action(
       withConfig((c, _g, run: string | undefined, o: verbs.ReportOptions) => verbs.reportCompare(c, o, run)),
+    );
+  const howto = root
+    .command("howto")
+    .description("the HOWTO's lines (harness/howto/lines.ts): coverage of a HOWTO text, boxes side by side");
+  howto
+    .command("coverage")
+    .argument("<file-or-url>", "a HOWTO revision: wiki markdown, or the side-by-side text of two revisions")
+    .description(
+      "list every command and config block of a HOWTO text as verified / deviation / not exercised for a box",
+    )
+    .option(
+      "--revision <old|new>",
+      "which revision of a side-by-side text (default new); labels a markdown text",
+    )
+    .addHelpText(
+      "after",
+      "\nThe box is --box (before or after the verb) or the configured one. Statuses come from the box's step\n" +
+        "declarations, what a run that passes would report (`nbxen howto table` shows recorded runs).\n" +
+        "Also lists the table lines the text has outside blocks, and those it does not have.\n" +
+        "Exit status: 0 every block maps to a table line and the table's revisions agree with the text;\n" +
+        "1 a block maps to no table line, or the text has a line in a revision the table does not list for it\n" +
+        "(or, from a side-by-side text, only one revision has a line the table gives to both); 2 bad usage or\n" +
+        "an unreadable file or URL.",
+    )
+    .action(
+      withConfig((c, _g, src: string, o: howtoVerbs.CoverageOptions) =>
+        howtoVerbs.howtoCoverageVerb(c, src, o),
+      ),
+    );
+  howto
+    .command("table")
+    .argument("[boxes...]", "boxes to put side by side (default: every box)")
+    .description("one markdown table, a row per HOWTO line and a column per box, from each box's latest run")
+    .option("--output <file>", "write the table to this file instead of standard output")
+    .addHelpText(
+      "after",
+      "\nEach box's column comes from its newest recorded run with a howto.json (`nbxen runs`), else its\n" +
+        "report directory; a box never run shows what its steps declare, and says so in its heading.",
+    )
+    .action(
+      withConfig((c, _g, boxes: string[], o: howtoVerbs.TableOptions) =>
+        howtoVerbs.howtoTableVerb(c, boxes, o),
+      ),
     );
   root
     .command("doctor")

@@ -1,6 +1,6 @@
 /**
  * Run history and verdicts. Every `nbxen up` and every HOWTO spec run leaves a record: its report
- * directory (steps.junit.xml, specs.junit.xml, summary, howto.md) and run.json (box, Xen packages,
+ * directory (steps.junit.xml, specs.junit.xml, summary, howto.md, howto.json) and run.json (box, Xen packages,
  * accelerator, harness version) copied under <stateDir>/runs/<id>/. Two records compare case by case
  * with verdicts in the manner of Xen's OSSTest.
  */
@@ -31,7 +31,14 @@ export interface RunRecord {
   specs: CaseResult[];
 }
 
-const REPORT_FILES = ["run.json", "steps.junit.xml", "specs.junit.xml", "summary.txt", "howto.md"];
+const REPORT_FILES = [
+  "run.json",
+  "steps.junit.xml",
+  "specs.junit.xml",
+  "summary.txt",
+  "howto.md",
+  "howto.json",
+];
 
 export function runsDir(stateDir: string): string {
   return path.join(stateDir, "runs");

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { HowtoCheck } from "./step.ts";
+import { howtoLine } from "../howto/lines.ts";
+import type { HowtoOutcome } from "../howto/refs.ts";
 
 export interface StepResult {
   step: string;
@@ -58,35 +59,55 @@ export function summaryTable(results: StepResult[], notes: string[] = []): strin
   return [...table, ...(notes.length ? ["", "notes:", ...notes.map((n) => `- ${n}`)] : [])].join("\n") + "\n";
 }
 
-/** The report HOWTO maintainers read: each HOWTO line, verified / verified with a deviation / not exercised. */
-export function howtoReport(box: string, checks: HowtoCheck[]): string {
+/** A markdown table cell: pipes escaped, one line. */
+export function mdCell(s: string): string {
+  return s.replace(/\|/g, "\\|").replace(/\n/g, " / ");
+}
+
+/**
+ * The report HOWTO maintainers read: one row per HOWTO table line, in table order, so the reports of any
+ * two boxes line up row by row: verified, deviation (what instead and why), not-exercised (why), failed.
+ */
+export function howtoReport(box: string, outcomes: readonly HowtoOutcome[]): string {
   const lines = [
     `# HOWTO verification: ${box}`,
     "",
-    "| section | HOWTO line | status | note |",
-    "|---|---|---|---|",
+    "| id | section | HOWTO line | status | step | note |",
+    "|---|---|---|---|---|---|",
   ];
-  const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
-  for (const c of checks)
-    lines.push(`| ${cell(c.section)} | \`${cell(c.quote)}\` | ${c.status} | ${cell(c.note ?? "")} |`);
+  for (const o of outcomes) {
+    const l = howtoLine(o.id);
+    lines.push(
+      `| ${o.id} | ${mdCell(l.section)} | \`${mdCell(l.text)}\` | ${o.status} | ${o.step ?? "-"} | ${mdCell(o.note ?? "")} |`,
+    );
+  }
   return lines.join("\n") + "\n";
+}
+
+/** howto.json: the same outcomes for programs (`nbxen howto table`). */
+export interface HowtoReportJson {
+  box: string;
+  lines: HowtoOutcome[];
 }
 
 export async function writeRunReports(
   dir: string,
   box: string,
   results: StepResult[],
-  checks: HowtoCheck[],
+  outcomes: readonly HowtoOutcome[],
   notes: string[] = [],
-): Promise<{ junit: string; summary: string; howto: string }> {
+): Promise<{ junit: string; summary: string; howto: string; howtoJson: string }> {
   await mkdir(dir, { recursive: true });
   const files = {
     junit: path.join(dir, "steps.junit.xml"),
     summary: path.join(dir, "summary.txt"),
     howto: path.join(dir, "howto.md"),
+    howtoJson: path.join(dir, "howto.json"),
   };
   await writeFile(files.junit, junitXml(`nbxen ${box} steps`, results));
   await writeFile(files.summary, summaryTable(results, notes));
-  await writeFile(files.howto, howtoReport(box, checks));
+  await writeFile(files.howto, howtoReport(box, outcomes));
+  const json: HowtoReportJson = { box, lines: [...outcomes] };
+  await writeFile(files.howtoJson, JSON.stringify(json, null, 2) + "\n");
   return files;
 }

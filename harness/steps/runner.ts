@@ -7,7 +7,9 @@ import { findKvmStall, type KvmBootStalledError } from "../machine/boot-watchdog
 import { checkDisk, diskInfo } from "../machine/disk.ts";
 import { abortReason, anySignal, InterruptedError, raceAbort, throwIfAborted } from "../../lib/abort.ts";
 import { HarnessError, UsageError } from "../../lib/errors.ts";
+import type { HowtoCheck, HowtoOutcome } from "../howto/refs.ts";
 import { bootMachine } from "./boot.ts";
+import { checkNotDeclared, howtoOutcomes } from "./howto-outcomes.ts";
 import type { StepResult } from "./report.ts";
 import type { Step } from "./step.ts";
 
@@ -76,6 +78,8 @@ interface SnapshotRecord {
   bootMode: BootMode;
   fingerprint: string;
   createdAt: string;
+  /** What the step recorded of the HOWTO while it ran: a run resumed from here reports it again. */
+  checks?: HowtoCheck[];
 }
 
 /**
@@ -215,6 +219,8 @@ export class HowtoRunner {
       throw error;
     }
     for (let i = 0; i <= index; i++)
+      this.state.checks.push(...(usable.find((r) => r.step === names[i])?.checks ?? []));
+    for (let i = 0; i <= index; i++)
       this.results[i] = {
         ...this.results[i]!,
         status: "resumed",
@@ -250,6 +256,7 @@ export class HowtoRunner {
     this.results.forEach(
       (r, i) => (this.results[i] = { step: r.step, title: r.title, status: "not-run", seconds: 0 }),
     );
+    this.state.checks.length = 0;
     this.next = 0;
   }
 
@@ -258,6 +265,11 @@ export class HowtoRunner {
     this.state.machine = undefined;
     this.state.shell = undefined;
     if (m) await m.stop();
+  }
+
+  /** One outcome per HOWTO table line, from the steps as they fared so far. */
+  howtoOutcomes(): HowtoOutcome[] {
+    return howtoOutcomes(this.box.name, this.steps, this.results, this.state.checks);
   }
 
   get done(): boolean {
@@ -284,10 +296,14 @@ export class HowtoRunner {
             ),
           step.timeoutMs,
         );
+      const checksBefore = this.state.checks.length;
       try {
         throwIfAborted(this.state.ctx.signal);
         // Raced, so that work that does not watch the signal (a download) cannot hold the run.
         await raceAbort(step.run(this.state), this.state.ctx.signal);
+        const checks = this.state.checks.slice(checksBefore);
+        const stray = checkNotDeclared(step, checks);
+        if (stray) throw new HarnessError(stray);
         if (step.snapshot !== false) {
           if (!this.state.machine)
             throw new HarnessError(`step ${step.name} ended without a running machine to snapshot`);
@@ -298,6 +314,7 @@ export class HowtoRunner {
             bootMode: this.state.bootMode,
             fingerprint: fp,
             createdAt: new Date().toISOString(),
+            ...(checks.length > 0 ? { checks } : {}),
           });
           await this.writeSnapshots(records);
           result.snapshot = step.name;

@@ -5,29 +5,18 @@
  * fails or is interrupted, unless `nbxen up` hands it over to keep running.
  */
 
-/** How a HOWTO line fared in a run: the report HOWTO maintainers read. */
-export type HowtoStatus = "verified" | "deviation" | "not-exercised";
-
-export interface HowtoLine {
-  /** HOWTO section the line belongs to, e.g. "Installing Xen: boot.cfg". */
-  section: string;
-  /** A short quote of the command or config line. */
-  quote: string;
-}
-
-export interface HowtoCheck extends HowtoLine {
-  status: HowtoStatus;
-  /** For a deviation: what the harness did instead and why. For not-exercised: why. */
-  note?: string;
-}
+import type { HowtoRef } from "../howto/refs.ts";
 
 export interface Step<S> {
   /** Stable id, also the snapshot name: "install-os", "boot-loader", ... */
   readonly name: string;
   /** One-line description for progress and reports. */
   readonly title: string;
-  /** The HOWTO lines this step exercises (traceability). */
-  readonly howto: readonly HowtoLine[];
+  /**
+   * The HOWTO lines this step exercises, by id in harness/howto/lines.ts. When the step passes they are
+   * verified, unless declared (or recorded in `state.checks` while it runs) as a deviation or not exercised.
+   */
+  readonly howto: readonly HowtoRef[];
   /** End the step in a snapshot named after it (default true). */
   readonly snapshot?: boolean;
   /**

@@ -29,7 +29,18 @@ describe("nbxen CLI", function () {
   it("--help lists the verbs; every verb has --help", async () => {
     const r = await nbxen(dir, ["--help"]);
     assert.equal(r.code, 0);
-    for (const verb of ["up", "status", "halt", "destroy", "console", "exec", "snapshot", "box", "doctor"])
+    for (const verb of [
+      "up",
+      "status",
+      "halt",
+      "destroy",
+      "console",
+      "exec",
+      "snapshot",
+      "box",
+      "howto",
+      "doctor",
+    ])
       assert.match(r.stdout, new RegExp(`^\\s+${verb}\\b`, "m"), `--help lists ${verb}`);
     for (const verb of [["up"], ["console"], ["exec"], ["snapshot", "save"], ["box", "verify"], ["doctor"]]) {
       const h = await nbxen(dir, [...verb, "--help"]);

@@ -107,6 +107,11 @@ describe("faults: the nbxen command", function () {
       [["box", "verify", "extra"], /too many arguments for 'verify'/],
       [["box", "list", "--x"], /unknown option '--x'/],
       [["doctor", "--x"], /unknown option '--x'/],
+      [["howto"], /Usage: nbxen howto/],
+      [["howto", "coverage"], /missing required argument 'file-or-url'/],
+      [["howto", "coverage", "x.md", "--revision", "mid"], /--revision "mid": give old or new/],
+      [["howto", "coverage", "no-such-howto.md"], /cannot read no-such-howto\.md: ENOENT/],
+      [["howto", "table", "plan9"], /unknown box "plan9"/],
     ];
     const results: { code: number | undefined; stderr: string }[] = [];
     // Three at a time: each is a fresh node + tsx process.

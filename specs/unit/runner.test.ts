@@ -6,6 +6,7 @@ import type { Box, BoxContext, HowtoState } from "../../harness/boxes/box.ts";
 import { HowtoRunner, StepFailedError } from "../../harness/steps/runner.ts";
 import { junitXml, summaryTable, howtoReport } from "../../harness/steps/report.ts";
 import type { Step } from "../../harness/steps/step.ts";
+import { HOWTO_LINE_IDS } from "../../harness/howto/lines.ts";
 import { UsageError } from "../../lib/errors.ts";
 import { memoryReporter } from "../../lib/reporter.ts";
 import { validateConfig } from "../../harness/config/load.ts";
@@ -77,6 +78,81 @@ describe("HowtoRunner (multistep)", () => {
     assert.match(r.results[1]!.error ?? "", /two broke/);
   });
 
+  it("records each HOWTO line's outcome from the step that declares it: verified, a recorded deviation, failed, not run", async () => {
+    const steps: Step<HowtoState>[] = [
+      { name: "one", title: "one", howto: ["xl-list", "makedev-xen"], snapshot: false, async run() {} },
+      {
+        name: "two",
+        title: "two",
+        howto: ["bootcfg-xen-menu", { id: "rcd-scripts", notExercised: "no rc.d here" }],
+        snapshot: false,
+        async run(state) {
+          state.checks.push({ id: "bootcfg-xen-menu", status: "deviation", note: "serial console" });
+        },
+      },
+      {
+        name: "three",
+        title: "three",
+        howto: ["xl-create"],
+        snapshot: false,
+        async run() {
+          throw new Error("xl create: no memory");
+        },
+      },
+      { name: "four", title: "four", howto: ["xendomains"], snapshot: false, async run() {} },
+    ];
+    const r = await runnerWith(steps, dir);
+    await r.prepare({});
+    await assert.rejects(r.runTo(), StepFailedError);
+    const byId = new Map(r.howtoOutcomes().map((o) => [o.id, o]));
+    assert.equal(byId.size, HOWTO_LINE_IDS.length);
+    assert.deepEqual(byId.get("xl-list"), { id: "xl-list", step: "one", status: "verified" });
+    assert.deepEqual(byId.get("bootcfg-xen-menu"), {
+      id: "bootcfg-xen-menu",
+      step: "two",
+      status: "deviation",
+      note: "serial console",
+    });
+    assert.deepEqual(byId.get("rcd-scripts"), {
+      id: "rcd-scripts",
+      step: "two",
+      status: "not-exercised",
+      note: "no rc.d here",
+    });
+    assert.equal(byId.get("xl-create")?.status, "failed");
+    assert.match(byId.get("xl-create")?.note ?? "", /^step three failed: .*no memory/);
+    assert.deepEqual(byId.get("xendomains"), {
+      id: "xendomains",
+      step: "four",
+      status: "not-exercised",
+      note: "step four did not run",
+    });
+    // Undeclared by this box: not exercised, with the table's reason when it has one.
+    assert.deepEqual(byId.get("xl-shutdown"), {
+      id: "xl-shutdown",
+      status: "not-exercised",
+      note: "no step of test-box exercises it",
+    });
+    assert.match(byId.get("vif-bridge-script")?.note ?? "", /vif-bridge script/);
+  });
+
+  it("a step that records a HOWTO line it does not declare fails", async () => {
+    const steps: Step<HowtoState>[] = [
+      {
+        name: "one",
+        title: "one",
+        howto: ["xl-list"],
+        snapshot: false,
+        async run(state) {
+          state.checks.push({ id: "xl-create", status: "deviation", note: "elsewhere" });
+        },
+      },
+    ];
+    const r = await runnerWith(steps, dir);
+    await r.prepare({});
+    await assert.rejects(r.runTo(), /step one recorded HOWTO line\(s\) xl-create it does not declare/);
+  });
+
   it("--from an unknown step, or one whose predecessor has no snapshot, is a usage error that says what exists", async () => {
     const r = await runnerWith(recordingSteps([]), dir);
     await assert.rejects(
@@ -137,18 +213,25 @@ describe("reports", () => {
     assert.match(t[3]!, /^boot-xen\s+failed\s+3\.0\s+-$/);
   });
 
-  it("HOWTO report: each line with its status and note", () => {
-    const md = howtoReport("netbsd-6.1.5", [
-      {
-        section: "Booting Xen",
-        quote: "menu=Xen:load /netbsd-XEN3_DOM0.gz console=pc",
-        status: "deviation",
-        note: "serial console | not VGA",
-      },
-    ]);
-    assert.match(
+  it("HOWTO report: one row per table line in table order, with status, step and note", () => {
+    const md = howtoReport(
+      "netbsd-6.1.5",
+      HOWTO_LINE_IDS.map((id) =>
+        id === "bootcfg-xen-menu"
+          ? { id, status: "deviation" as const, step: "boot-xen", note: "serial console | not VGA" }
+          : { id, status: "not-exercised" as const, note: "n/a" },
+      ),
+    );
+    const rows = md.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| id "));
+    assert.deepEqual(
+      rows.map((r) => r.split(" | ")[0]!.slice(2)),
+      HOWTO_LINE_IDS,
+    );
+    assert.ok(
+      rows.includes(
+        "| bootcfg-xen-menu | Installation of Xen | `menu=Xen:load /netbsd-XEN3_DOM0.gz console=pc;multiboot /xen.gz dom0_mem=256M` | deviation | boot-xen | serial console \\| not VGA |",
+      ),
       md,
-      /\| Booting Xen \| `menu=Xen:load \/netbsd-XEN3_DOM0\.gz console=pc` \| deviation \| serial console \\\| not VGA \|/,
     );
   });
 });

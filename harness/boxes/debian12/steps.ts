@@ -9,7 +9,6 @@ import { domainGoneCommand } from "../xl-commands.ts";
 import { GuestShell } from "../../console/shell.ts";
 import { bootMachine, bootWatchdogMs } from "../../steps/boot.ts";
 import { withBootWatchdog } from "../../machine/boot-watchdog.ts";
-import { debianHowto as H } from "./howto-lines.ts";
 
 /** Anything a step needs from the running guest; a step that finds none has a bug. */
 function live(state: HowtoState) {
@@ -45,19 +44,18 @@ async function rebootAndLogin(
   });
 }
 
-function record(
-  state: HowtoState,
-  line: { section: string; quote: string },
-  status: "verified" | "deviation" | "not-exercised",
-  note?: string,
-) {
-  state.checks.push({ ...line, status, ...(note ? { note } : {}) });
-}
+const DEBIAN_OS =
+  "reference box: Debian 12 installed from Debian's packages (mmdebstrap) instead of NetBSD's sysinst";
+const DEBIAN_XEN =
+  "Debian's xen-system-amd64 (Xen 4.17) from the harness's local package server, instead of pkgsrc's xenkernel42/xentools42";
 
 const installOs: Step<HowtoState> = {
   name: "install-os",
   title: "Install the OS (Debian 12 from Debian's packages, first boot by direct kernel boot)",
-  howto: [H.installOs],
+  howto: [
+    { id: "install-netbsd", deviation: DEBIAN_OS },
+    { id: "install-netbsd-51", deviation: DEBIAN_OS },
+  ],
   async run(state) {
     const box = await ensureDebianBox(state.ctx);
     state.ctx.reporter.info(
@@ -68,19 +66,19 @@ const installOs: Step<HowtoState> = {
     const release = await shell.run("cat /etc/debian_version");
     if (!/^12\./.test(release.trim()))
       throw new HarnessError(`expected Debian 12, the guest says ${release.trim()}`);
-    record(
-      state,
-      H.installOs,
-      "deviation",
-      "reference box: Debian 12 installed from Debian's packages (mmdebstrap) instead of NetBSD's sysinst",
-    );
   },
 };
 
 const bootLoader: Step<HowtoState> = {
   name: "boot-loader",
   title: "Install the boot loader (GRUB) to the disk and boot from the disk",
-  howto: [H.bootLoader],
+  howto: [
+    {
+      id: "grub-root-partition",
+      notExercised:
+        "GRUB 2 reads the ext4 root of a Linux dom0: the limits of GRUB legacy on an FFS root do not apply",
+    },
+  ],
   async run(state) {
     const { shell } = live(state);
     await shell.run("grub-install /dev/vda 2>&1 && update-grub 2>&1", { timeoutMs: 300_000 });
@@ -88,12 +86,6 @@ const bootLoader: Step<HowtoState> = {
     const cmdline = await live(state).shell.run("cat /proc/cmdline");
     if (!/BOOT_IMAGE=/.test(cmdline))
       throw new HarnessError(`the guest did not boot through GRUB: /proc/cmdline is ${cmdline}`);
-    record(
-      state,
-      H.bootLoader,
-      "deviation",
-      "GRUB on the reference box; NetBSD boxes use NetBSD's own boot loader and /boot.cfg",
-    );
   },
 };
 
@@ -101,7 +93,10 @@ const installXen: Step<HowtoState> = {
   name: "install-xen",
   title:
     "Install Xen from the packages the harness fetched and serves (analogue of pkg_add xenkernel42 xentools42)",
-  howto: [H.pkgAdd],
+  howto: [
+    { id: "install-xen-packages", deviation: DEBIAN_XEN },
+    { id: "xenkernel42-recommended", deviation: DEBIAN_XEN },
+  ],
   async run(state) {
     const { shell } = live(state);
     const box = await ensureDebianBox(state.ctx);
@@ -126,19 +121,23 @@ const installXen: Step<HowtoState> = {
       { timeoutMs: 1_800_000, progress: [/Unpacking|Setting up|Processing/] },
     );
     await shell.run("test -x /usr/sbin/update-grub && ! test -L /usr/sbin/update-grub");
-    record(
-      state,
-      H.pkgAdd,
-      "deviation",
-      "Debian's xen-system-amd64 (Xen 4.17) from the harness's local package server, instead of pkgsrc's xenkernel42/xentools42",
-    );
   },
 };
 
 const bootXen: Step<HowtoState> = {
   name: "boot-xen",
   title: "Boot Xen with the dom0 kernel by default; Xen's console on com1, the dom0's on hvc0",
-  howto: [H.bootCfg, H.dom0Mem],
+  howto: [
+    {
+      id: "bootcfg-xen-menu",
+      deviation:
+        "GRUB's Xen entry instead of /boot.cfg, dom0_mem from the configuration; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read; bootscrub=false and clocksource=acpi for QEMU under TCG",
+    },
+    {
+      id: "makedev-xen",
+      notExercised: "a Linux dom0 has no MAKEDEV: its kernel and udev make the Xen devices",
+    },
+  ],
   async run(state) {
     const { shell } = live(state);
     const mem = state.ctx.config.dom0MemoryMiB;
@@ -168,20 +167,25 @@ const bootXen: Step<HowtoState> = {
       throw new HarnessError(
         `after the reboot the guest is not a Xen dom0: /proc/xen/capabilities says ${dom0}`,
       );
-    record(
-      state,
-      H.bootCfg,
-      "deviation",
-      "GRUB's Xen entry instead of /boot.cfg; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read; bootscrub=false and clocksource=acpi for QEMU under TCG",
-    );
-    record(state, H.dom0Mem, "verified", `dom0_mem=${mem}M`);
   },
 };
 
 const configureXen: Step<HowtoState> = {
   name: "configure-xen",
   title: "Xen services running; xl info and xl list answer",
-  howto: [H.xencommons, H.xlList],
+  howto: [
+    {
+      id: "rcd-scripts",
+      notExercised:
+        "Debian's packages install and enable their systemd units: there are no rc.d scripts to copy",
+    },
+    {
+      id: "rcconf-xencommons",
+      deviation:
+        "Debian starts the Xen daemons with its xen.service (xencommons) instead of rc.conf xencommons=YES",
+    },
+    "xl-list",
+  ],
   async run(state) {
     const { shell } = live(state);
     await shell.run("systemctl enable xen.service xendomains.service 2>&1 || true");
@@ -191,20 +195,19 @@ const configureXen: Step<HowtoState> = {
     );
     await shell.run("xl info | grep -E '^xen_(major|minor|version)'");
     await shell.run("xl list | grep -E '^Domain-0 '");
-    record(
-      state,
-      H.xencommons,
-      "deviation",
-      "Debian starts the Xen daemons with its xen.service (xencommons) instead of rc.conf xencommons=YES",
-    );
-    record(state, H.xlList, "verified");
   },
 };
 
 const network: Step<HowtoState> = {
   name: "network",
   title: "A bridge (bridge0) in the dom0 with the NIC on it, kept across reboots",
-  howto: [H.bridge],
+  howto: [
+    {
+      id: "bridge0-config",
+      deviation:
+        "Debian's /etc/network/interfaces bridge stanza instead of NetBSD's /etc/ifconfig.bridge0; same bridge name and membership",
+    },
+  ],
   async run(state) {
     const { shell } = live(state);
     const interfaces = [
@@ -225,12 +228,6 @@ const network: Step<HowtoState> = {
     );
     await shell.run("ip addr flush dev eth0; ifup bridge0 2>&1", { timeoutMs: 120_000 });
     await shell.run("ip -4 addr show bridge0 | grep -q 'inet ' && bridge link show | grep -q eth0");
-    record(
-      state,
-      H.bridge,
-      "deviation",
-      "Debian's /etc/network/interfaces bridge stanza instead of NetBSD's /etc/ifconfig.bridge0; same bridge name and membership",
-    );
   },
 };
 
@@ -242,7 +239,17 @@ const domU: Step<HowtoState> = {
   name: "domu",
   title:
     "domU: a dd-made disk, a config in the HOWTO's shape, xl create; it boots, gets an address, answers ping, shuts down",
-  howto: [H.ddDisk, H.domUConfig, H.xlCreate, H.xlShutdown],
+  howto: [
+    "domu-disk-file",
+    {
+      id: "domu-config",
+      deviation:
+        "the domU boots the dom0's Linux kernel with a busybox root, from a config in the HOWTO's shape (kernel, memory, vif on bridge0, a file-backed disk)",
+    },
+    "xl-create",
+    "xl-shutdown",
+    "dom0-starts-domus",
+  ],
   async run(state) {
     const { shell } = live(state);
     const d = state.ctx.config.domUs[0];
@@ -261,7 +268,6 @@ const domU: Step<HowtoState> = {
     const after = await live(state).shell.exec(domainGoneCommand(d.name), { timeoutMs: 120_000 });
     if (after.exitCode !== 0)
       throw new HarnessError(`${d.name} still listed after xl shutdown -w:\n${after.output}`);
-    for (const l of [H.ddDisk, H.domUConfig, H.xlCreate, H.xlShutdown]) record(state, l, "verified");
   },
 };
 
@@ -291,12 +297,21 @@ export async function createAndWatch(state: HowtoState, name: string): Promise<s
 const autostart: Step<HowtoState> = {
   name: "autostart",
   title: "Starting domains automatically: after a dom0 reboot the domU runs again",
-  howto: [H.xendomains],
+  howto: [
+    {
+      id: "xendomains",
+      deviation: 'Debian\'s xendomains reads /etc/xen/auto/ instead of rc.conf xendomains="..."',
+    },
+  ],
   async run(state) {
     const { shell } = live(state);
     const d = state.ctx.config.domUs.filter((x) => x.autostart);
     if (d.length === 0) {
-      record(state, H.xendomains, "not-exercised", "no domU has autostart: true in the configuration");
+      state.checks.push({
+        id: "xendomains",
+        status: "not-exercised",
+        note: "no domU has autostart: true in the configuration",
+      });
       return;
     }
     await shell.run(
@@ -312,12 +327,6 @@ const autostart: Step<HowtoState> = {
         },
       );
     await live(state).shell.run("ip -4 addr show bridge0 | grep -q 'inet '");
-    record(
-      state,
-      H.xendomains,
-      "deviation",
-      'Debian\'s xendomains reads /etc/xen/auto/ instead of rc.conf xendomains="..."',
-    );
   },
 };
 
@@ -350,34 +359,32 @@ export async function tryHvmDomU(state: HowtoState): Promise<string | undefined>
 const hvm: Step<HowtoState> = {
   name: "hvm-domu",
   title: "HVM domU, when the guest CPU offers VMX or SVM",
-  howto: [H.hvm],
+  howto: ["hvm-cpu"],
   snapshot: false,
   async run(state) {
     const caps = await live(state).shell.run("xl info | sed -n 's/^virt_caps *: *//p'");
     if (!/\bhvm\b/.test(caps)) {
-      record(
-        state,
-        H.hvm,
-        "not-exercised",
-        `Xen reports virt_caps "${caps.trim()}": the guest CPU offers no VMX/SVM (${state.ctx.accel.hvmReason})`,
-      );
+      state.checks.push({
+        id: "hvm-cpu",
+        status: "not-exercised",
+        note: `Xen reports virt_caps "${caps.trim()}": the guest CPU offers no VMX/SVM (${state.ctx.accel.hvmReason})`,
+      });
       return;
     }
     const refused = await tryHvmDomU(state);
-    if (refused)
-      record(
-        state,
-        H.hvm,
-        "not-exercised",
-        `the CPU offers SVM/VMX but Xen cannot build an HVM guest here: ${refused}`,
-      );
-    else
-      record(
-        state,
-        H.hvm,
-        "deviation",
-        "an HVM-container (PVH) domU booted; no fully emulated HVM guest (the reference box installs no qemu-system-xen device model)",
-      );
+    state.checks.push(
+      refused
+        ? {
+            id: "hvm-cpu",
+            status: "not-exercised",
+            note: `the CPU offers SVM/VMX but Xen cannot build an HVM guest here: ${refused}`,
+          }
+        : {
+            id: "hvm-cpu",
+            status: "deviation",
+            note: "an HVM-container (PVH) domU booted; no fully emulated HVM guest (the reference box installs no qemu-system-xen device model)",
+          },
+    );
   },
 };
 

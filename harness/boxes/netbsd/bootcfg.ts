@@ -10,6 +10,7 @@
  *   stored in the boot blocks instead, 5 when sysinst installed them);
  * - nothing is ever reported: a broken file just boots something else. Hence `assertXenDefault`.
  */
+import { howtoLine } from "../../howto/lines.ts";
 import { HarnessError, UsageError } from "../../../lib/errors.ts";
 
 /** bootcfg.h: BOOTCFG_MAXMENU. Lines past it are ignored. */
@@ -161,7 +162,7 @@ export interface XenEntry {
 }
 
 /** The HOWTO's boot.cfg line (Xen HOWTO, "Installation of Xen"). */
-export const HOWTO_XEN_LINE = "menu=Xen:load /netbsd-XEN3_DOM0.gz console=pc;multiboot /xen.gz dom0_mem=256M";
+export const HOWTO_XEN_LINE = howtoLine("bootcfg-xen-menu").text;
 
 export interface XenEntryOptions {
   dom0MemMiB: number;

@@ -7,30 +7,23 @@
  * the guest); tests point it at a temporary directory and run the same text with a real /bin/sh.
  */
 import { dirname } from "node:path";
-import type { HowtoLine } from "../../steps/step.ts";
+import type { HowtoLineId } from "../../howto/lines.ts";
+import type { HowtoRef } from "../../howto/refs.ts";
 import { UsageError } from "../../../lib/errors.ts";
 import { kernelUrl, type NetbsdRelease, type XenKernel } from "../../../images/catalog/netbsd.ts";
-import { HOWTO_XEN_LINE, deviationFromHowto, xenMenuLine, type XenEntry } from "./bootcfg.ts";
+import { deviationFromHowto, xenMenuLine, type XenEntry } from "./bootcfg.ts";
 import { formatRcValue, rcVarShellEdit, shQuote } from "./rcconf.ts";
 
 export interface GuestCommand {
   /** Exactly what is typed at the prompt (a here-document spans several lines). */
   sh: string;
-  /** The HOWTO line this command carries out; absent for harness plumbing (fetches, backups). */
-  howto?: HowtoLine;
+  /** The HOWTO line this command carries out (harness/howto/lines.ts); absent for plumbing (fetches, backups). */
+  howto?: HowtoLineId;
   /** What the command does differently from the HOWTO's literal text, and why. */
   deviation?: string;
   /** A check: the step fails unless it exits 0. */
   check?: boolean;
 }
-
-export const HOWTO_SECTIONS = {
-  installXen: "Installation of Xen",
-  bootCfg: "Installation of Xen: booting Xen (boot.cfg)",
-  dom0Config: "Installation of Xen: dom0 configuration",
-  domU: "Creating unprivileged domains (domU)",
-  network: "Creating unprivileged domains (domU): networking",
-} as const;
 
 export interface RootOption {
   /** Prefix for every guest path a command touches (default "": the guest's own root). */
@@ -54,20 +47,30 @@ export function writeFileCommand(path: string, content: string): string {
 // ---------------------------------------------------------------------------------------------
 // Xen packages and kernels
 
+/** How the release's Xen packages differ from the HOWTO's xenkernel42/xentools42; undefined when they do not. */
+export function xenPackagesDeviation(rel: NetbsdRelease): string | undefined {
+  const { kernelPkg, toolsPkg } = rel.xen;
+  if (kernelPkg === "xenkernel42") return undefined;
+  return (
+    `${kernelPkg}/${toolsPkg} instead of the HOWTO's xenkernel42/xentools42: the ${rel.box} box tests the ` +
+    `Xen that pkgsrc builds for NetBSD ${rel.major} (the HOWTO's recommendation dates from NetBSD 6)`
+  );
+}
+
+/** The install-xen step's declaration of the HOWTO's recommendation, with the release's deviation. */
+export function xenPackagesHowto(rel: NetbsdRelease): HowtoRef {
+  const deviation = xenPackagesDeviation(rel);
+  return deviation === undefined ? "xenkernel42-recommended" : { id: "xenkernel42-recommended", deviation };
+}
+
 export function installXenPackages(rel: NetbsdRelease, pkgPathValue: string): GuestCommand[] {
   const { kernelPkg, toolsPkg } = rel.xen;
   const install: GuestCommand = {
     sh: `PKG_PATH=${shQuote(pkgPathValue)} pkg_add -v ${kernelPkg} ${toolsPkg}`,
-    howto: {
-      section: HOWTO_SECTIONS.installXen,
-      quote: "install the Xen packages via pkgsrc or from binary packages",
-    },
+    howto: "xenkernel42-recommended",
   };
-  if (kernelPkg !== "xenkernel42") {
-    install.deviation =
-      `${kernelPkg}/${toolsPkg} instead of the HOWTO's xenkernel42/xentools42: the ${rel.box} box tests the ` +
-      `Xen that pkgsrc builds for NetBSD ${rel.major} (the HOWTO's recommendation dates from NetBSD 6)`;
-  }
+  const deviation = xenPackagesDeviation(rel);
+  if (deviation !== undefined) install.deviation = deviation;
   return [install, { sh: `pkg_info -qe ${kernelPkg} && pkg_info -qe ${toolsPkg}`, check: true }];
 }
 
@@ -83,12 +86,9 @@ export function copyXenKernels(
   return [
     {
       sh: `cp ${root}${rel.xen.xenGzPath} ${root}/`,
-      howto: { section: HOWTO_SECTIONS.bootCfg, quote: "multiboot /xen.gz dom0_mem=256M" },
+      howto: "bootcfg-xen-menu",
     },
-    fetchKernel(rel, "XEN3_DOM0", opts.serverUrl, `${root}/`, {
-      section: HOWTO_SECTIONS.bootCfg,
-      quote: "load /netbsd-XEN3_DOM0.gz",
-    }),
+    fetchKernel(rel, "XEN3_DOM0", opts.serverUrl, `${root}/`, "bootcfg-xen-menu"),
     { sh: `gzip -t ${root}/xen.gz && gzip -t ${root}/netbsd-XEN3_DOM0.gz`, check: true },
   ];
 }
@@ -111,7 +111,7 @@ function fetchKernel(
   kernel: XenKernel,
   serverUrl: string | undefined,
   dir: string,
-  howto?: HowtoLine,
+  howto?: HowtoLineId,
 ): GuestCommand {
   const cmd: GuestCommand = {
     sh: `ftp -V -o ${dir}netbsd-${kernel}.gz ${shQuote(kernelUrl(rel, kernel, serverUrl))}`,
@@ -131,7 +131,7 @@ export function installBootCfg(newText: string, entry: XenEntry, opts: RootOptio
   const file = `${opts.root ?? ""}/boot.cfg`;
   const write: GuestCommand = {
     sh: writeFileCommand(file, newText),
-    howto: { section: HOWTO_SECTIONS.bootCfg, quote: HOWTO_XEN_LINE },
+    howto: "bootcfg-xen-menu",
   };
   const deviation = deviationFromHowto(entry);
   if (deviation !== undefined) write.deviation = deviation;
@@ -151,7 +151,7 @@ export function makedevXen(): GuestCommand[] {
   return [
     {
       sh: "cd /dev && sh MAKEDEV xen",
-      howto: { section: HOWTO_SECTIONS.dom0Config, quote: "cd /dev && sh MAKEDEV xen" },
+      howto: "makedev-xen",
     },
     // xenstored needs /dev/xsd_kva, the tools /dev/xenevt (etc/MAKEDEV.tmpl); /kern/xen/privcmd
     // exists only once the dom0 kernel runs, see dom0Checks().
@@ -168,27 +168,21 @@ export function enableXencommons(rel: NetbsdRelease, opts: RootOption = {}): Gue
   const root = opts.root ?? "";
   const rcConf = `${root}/etc/rc.conf`;
   return [
-    ...rcdScriptsToCopy(rel).map((s) => ({
+    ...rcdScriptsToCopy(rel).map((s): GuestCommand => ({
       sh: `cp ${root}/usr/pkg/share/examples/rc.d/${s} ${root}/etc/rc.d/${s}`,
-      howto: { section: HOWTO_SECTIONS.dom0Config, quote: "/usr/pkg/share/examples/rc.d/" },
+      howto: "rcd-scripts",
     })),
-    {
-      sh: rcVarShellEdit("xencommons", "YES", rcConf),
-      howto: { section: HOWTO_SECTIONS.dom0Config, quote: "xencommons=YES" },
-    },
+    { sh: rcVarShellEdit("xencommons", "YES", rcConf), howto: "rcconf-xencommons" },
     { sh: rcVarCheck("xencommons", "YES", rcConf), check: true },
   ];
 }
 
-/** After booting Xen: start the daemons now and see the dom0. */
+/**
+ * After booting Xen, when rc did not start the daemons: start them now and see the dom0. Plumbing: the
+ * HOWTO's line is xencommons=YES (enableXencommons), which rc honours at the next boot.
+ */
 export function startXencommons(): GuestCommand[] {
-  return [
-    {
-      sh: "/etc/rc.d/xencommons start",
-      howto: { section: HOWTO_SECTIONS.dom0Config, quote: "xencommons=YES" },
-    },
-    ...dom0Checks(),
-  ];
+  return [{ sh: "/etc/rc.d/xencommons start", check: true }, ...dom0Checks()];
 }
 
 /** What proves a working dom0: the privcmd node, a running xenstored, Domain-0 in `xl list`. */
@@ -208,7 +202,7 @@ export function xendomainsRcConf(names: string[], opts: RootOption = {}): GuestC
   return [
     {
       sh: rcVarShellEdit("xendomains", value, rcConf),
-      howto: { section: HOWTO_SECTIONS.domU, quote: 'xendomains="dom1 dom2"' },
+      howto: "xendomains",
     },
     { sh: rcVarCheck("xendomains", value, rcConf), check: true },
   ];
@@ -236,7 +230,7 @@ export function bridgeConfig(nic: string, opts: { bridge?: string } & RootOption
   return [
     {
       sh: writeFileCommand(file, `create\nup\n!brconfig ${bridge} add ${nic}\n`),
-      howto: { section: HOWTO_SECTIONS.network, quote: `!brconfig ${bridge} add ${nic}` },
+      howto: "bridge0-config",
     },
     { sh: `grep -qxF ${shQuote(`!brconfig ${bridge} add ${nic}`)} ${shQuote(file)}`, check: true },
   ];
@@ -325,7 +319,7 @@ export function writeDomUConfig(opts: DomUOptions, root: RootOption = {}): Guest
   return [
     {
       sh: writeFileCommand(path, domUConfig(opts)),
-      howto: { section: HOWTO_SECTIONS.domU, quote: 'kernel = "/netbsd-XEN3_DOMU.gz"' },
+      howto: "domu-config",
     },
     { sh: `grep -qxF ${shQuote(`name = "${opts.name}"`)} ${shQuote(path)}`, check: true },
   ];
@@ -341,10 +335,7 @@ export function makeDomUDisk(path: string, sizeMiB: number): GuestCommand[] {
     { sh: `mkdir -p ${shQuote(dirname(path))}` },
     {
       sh: `test -f ${shQuote(path)} || dd if=/dev/zero of=${shQuote(path)} bs=1048576 count=${sizeMiB}`,
-      howto: {
-        section: HOWTO_SECTIONS.domU,
-        quote: "typically created by dd'ing /dev/zero to create a specific size",
-      },
+      howto: "domu-disk-file",
     },
     { sh: `test -f ${shQuote(path)}`, check: true },
   ];
@@ -354,7 +345,7 @@ export function makeDomUDisk(path: string, sizeMiB: number): GuestCommand[] {
 export function createDomU(name: string, opts: RootOption = {}): GuestCommand[] {
   const path = domUConfigPath(name, opts);
   return [
-    { sh: `xl create ${shQuote(path)}`, howto: { section: HOWTO_SECTIONS.domU, quote: "xl create" } },
+    { sh: `xl create ${shQuote(path)}`, howto: "xl-create" },
     { sh: `xl list ${shQuote(name)} >/dev/null`, check: true },
   ];
 }
