@@ -29,7 +29,8 @@ import {
   type GuestCommand,
 } from "./dom0-commands.ts";
 import { fetchRelease, fetchXenPackages, NETBSD_ROOT_PASSWORD, NETBSD_TYPING } from "./box-files.ts";
-import { runSysinst } from "./sysinst.ts";
+import { runSysinst, type SysinstAnswers } from "./sysinst.ts";
+import type { SetsSource } from "./sysinst/types.ts";
 import { netbsdDiskName } from "./sysinst/disk-name.ts";
 
 const SERIAL_BAUD = 9600;
@@ -39,6 +40,22 @@ const XEN_BANNER = /\(XEN\) Xen version (\d+\.\d+)/;
  * boot device from the loader, so this line is the proof that it found its root file system.
  */
 const ROOT_ON = /root on (\S+)/;
+
+/** How the harness answers sysinst, for the dom0 (from the CDs) and for a domU (sets over HTTP). */
+function sysinstAnswers(rel: NetbsdRelease, targetDisk: string, source?: SetsSource): SysinstAnswers {
+  return {
+    flavor: rel.sysinstFlavor,
+    version: rel.version,
+    targetDisk,
+    terminalType: "vt100",
+    rootPassword: NETBSD_ROOT_PASSWORD,
+    sets: rel.sysinstDistribution === "minimal" ? "minimal" : "custom",
+    serialBaud: SERIAL_BAUD,
+    network: "dhcp",
+    sshd: true,
+    ...(source ? { source } : {}),
+  };
+}
 
 function live(state: HowtoState) {
   const { machine, shell } = state;
@@ -104,21 +121,10 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
         keyDelayMs: NETBSD_TYPING.keyDelayMs,
         log: (l) => state.ctx.reporter.debug(l),
       });
-      await runSysinst(
-        machine.console,
-        {
-          flavor: rel.sysinstFlavor,
-          version: rel.version,
-          targetDisk,
-          terminalType: "vt100",
-          rootPassword: NETBSD_ROOT_PASSWORD,
-          sets: rel.sysinstDistribution === "minimal" ? "minimal" : "custom",
-          serialBaud: SERIAL_BAUD,
-          network: "dhcp",
-          sshd: true,
-        },
-        { log: (l) => state.ctx.reporter.info(`sysinst: ${l}`), keyDelayMs: 20 },
-      );
+      await runSysinst(machine.console, sysinstAnswers(rel, targetDisk), {
+        log: (l) => state.ctx.reporter.info(`sysinst: ${l}`),
+        keyDelayMs: 20,
+      });
       // sysinst reboots; the CD would boot again, so the machine restarts from its disk without the CDs.
       // A timeout is fine (the restart below boots the disk anyway); a closed console is not.
       await machine.console
@@ -342,22 +348,16 @@ export async function installNetbsdDomU(
   const server = new URL(serverUrl);
   const sets = releaseCacheName(rel, "binary/sets");
   const slash = sets.indexOf("/");
-  await runSysinst(
-    console,
-    {
-      flavor: rel.sysinstFlavor,
-      version: rel.version,
-      targetDisk: "xbd0",
-      terminalType: "vt100",
-      rootPassword: NETBSD_ROOT_PASSWORD,
-      sets: rel.sysinstDistribution === "minimal" ? "minimal" : "custom",
-      serialBaud: SERIAL_BAUD,
-      network: "dhcp",
-      sshd: true,
-      source: { kind: "http", host: server.host, dir: sets.slice(0, slash), setDir: sets.slice(slash) },
-    },
-    { log: (l) => state.ctx.reporter.info(`domU ${name} sysinst: ${l}`), keyDelayMs: 20 },
-  );
+  const source = {
+    kind: "http",
+    host: server.host,
+    dir: sets.slice(0, slash),
+    setDir: sets.slice(slash),
+  } as const;
+  await runSysinst(console, sysinstAnswers(rel, "xbd0", source), {
+    log: (l) => state.ctx.reporter.info(`domU ${name} sysinst: ${l}`),
+    keyDelayMs: 20,
+  });
   // "Reboot the computer": Xen restarts the domain with the same (installer) kernel.
   await console.expect(TERMINAL_QUESTION, {
     timeoutMs: 600_000,

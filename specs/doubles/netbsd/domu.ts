@@ -29,9 +29,10 @@ import path from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { SysinstUi } from "../sysinst-sim/curses.ts";
+import { consoleLogin } from "../sysinst-sim/login.ts";
 import { sysinst6 } from "../sysinst-sim/screens-netbsd6.ts";
 import { sysinst9plus } from "../sysinst-sim/screens-netbsd9plus.ts";
-import type { FlowContext } from "../sysinst-sim/sysinst-common.ts";
+import { blankInstallRecord, terminalQuestion, type FlowContext } from "../sysinst-sim/sysinst-common.ts";
 import type { InstallRecord } from "../sysinst-sim/state.ts";
 import { ResetSignal, SimTty } from "../sysinst-sim/tty.ts";
 import { guestIds, type InstalledDisk } from "./installed.ts";
@@ -339,30 +340,9 @@ class DomU {
     const { tty, o } = this;
     tty.line("root on md0a dumps on md0b");
     for (;;) {
-      tty.line("");
-      tty.line("You are using a serial console, we do not know your terminal emulation.");
-      tty.line("Please select one, typical values are:");
-      tty.line("");
-      tty.line("\tvt100");
-      tty.line("\tansi");
-      tty.line("\txterm");
-      tty.line("");
-      tty.write("Terminal type (just hit ENTER for 'vt220'): ");
-      const term = (await tty.readLine({ echo: true })).trim() || "vt220";
-      const record: InstallRecord = {
-        flavor: o.flavor,
-        version: o.version,
-        terminal: term,
-        disk: "",
-        scheme: "mbr",
-        sets: "minimal",
-        consdev: "com0",
-        baud: 9600,
-        rootPassword: "",
-        network: "none",
-        sshd: false,
-        hostname: "netbsd",
-      };
+      const term = await terminalQuestion(tty);
+      if (term === undefined) continue; // install.sh asks again
+      const record = blankInstallRecord(o.flavor, o.version, term);
       const ui = new SysinstUi(tty, {
         scenarios: new Set(),
         log: (l) => o.log(`domU ${this.name}: ${l}`),
@@ -423,29 +403,16 @@ class DomU {
   }
 
   private async loginLoop(install: InstallRecord): Promise<void> {
-    const { tty } = this;
     for (;;) {
-      tty.line("");
-      tty.line(`NetBSD/amd64 (${install.hostname}) (console)`);
-      tty.line("");
-      tty.write("login: ");
-      const user = (await tty.readLine({ echo: true })).trim();
-      if (!user) continue;
-      let ok = user === "root";
-      if (install.rootPassword !== "" || user !== "root") {
-        tty.write("Password:");
-        ok = (await tty.readLine({ echo: false })) === install.rootPassword && ok;
-      }
-      if (!ok) {
-        tty.line("Login incorrect or refused on this terminal.");
-        continue;
-      }
-      tty.line(`NetBSD ${install.version} (XEN3_DOMU) #0`);
-      tty.line("");
-      tty.line("Welcome to NetBSD!");
-      tty.line("");
+      await consoleLogin(this.tty, {
+        hostname: install.hostname,
+        rootPassword: install.rootPassword,
+        version: install.version,
+        kernel: "XEN3_DOMU",
+        ttyName: "console",
+      });
       if ((await this.runShell(install)) === "halt") {
-        tty.line("syncing disks... done");
+        this.tty.line("syncing disks... done");
         this.running = false;
         this.host.ended(this);
         return;

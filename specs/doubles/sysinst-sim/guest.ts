@@ -18,9 +18,15 @@ import os from "node:os";
 import path from "node:path";
 import { SimBootLoader, bootCdCfg, installedCfg } from "./bootloader-sim.ts";
 import { SysinstUi } from "./curses.ts";
+import { consoleLogin } from "./login.ts";
 import { sysinst6 } from "./screens-netbsd6.ts";
 import { sysinst9plus } from "./screens-netbsd9plus.ts";
-import type { FlowContext, SimHardware } from "./sysinst-common.ts";
+import {
+  blankInstallRecord,
+  terminalQuestion,
+  type FlowContext,
+  type SimHardware,
+} from "./sysinst-common.ts";
 import type { InstallRecord, SimState } from "./state.ts";
 import { ResetSignal, type SimTty } from "./tty.ts";
 import { bootInstalled } from "../netbsd/boot.ts";
@@ -40,8 +46,6 @@ export interface GuestConfig {
 }
 
 export type BootEnd = "reboot" | "poweroff";
-
-const KNOWN_TERMS = new Set(["vt100", "vt102", "vt220", "xterm", "xterm-color", "ansi", "wsvt25", "screen"]);
 
 export class SimGuest {
   private shell: ChildProcess | undefined;
@@ -143,39 +147,11 @@ export class SimGuest {
     this.log(`loader: booting ${choice.kernel} from the CD`);
     await this.kernel("INSTALL", choice.kernel);
     await tty.sleep(300);
-    // distrib/amd64/cdroms/install.sh on a serial console
     tty.line("");
-    tty.line("");
-    tty.line("You are using a serial console, we do not know your terminal emulation.");
-    tty.line("Please select one, typical values are:");
-    tty.line("");
-    tty.line("\tvt100");
-    tty.line("\tansi");
-    tty.line("\txterm");
-    tty.line("");
-    tty.write("Terminal type (just hit ENTER for 'vt220'): ");
-    const answer = (await tty.readLine({ echo: true })).trim();
-    const term = answer || "vt220";
-    this.log(`install.sh: TERM=${term}`);
-    if (!KNOWN_TERMS.has(term)) {
-      tty.line("Could not initialize menu system, please check your terminal type.");
-      tty.line("Oops, something went wrong - we will try again");
-      for (;;) await tty.sleep(3_600_000);
-    }
-    const record: InstallRecord = {
-      flavor: cfg.flavor,
-      version: cfg.version,
-      terminal: term,
-      disk: "",
-      scheme: "mbr",
-      sets: "minimal",
-      consdev: "com0",
-      baud: 9600,
-      rootPassword: "",
-      network: "none",
-      sshd: false,
-      hostname: "netbsd",
-    };
+    const term = await terminalQuestion(tty);
+    this.log(`install.sh: TERM=${term ?? "(unknown)"}`);
+    if (term === undefined) for (;;) await tty.sleep(3_600_000);
+    const record = blankInstallRecord(cfg.flavor, cfg.version, term);
     const ui = new SysinstUi(tty, {
       scenarios: cfg.scenarios,
       log: this.log,
@@ -239,29 +215,14 @@ export class SimGuest {
   private async loginLoop(install: InstallRecord): Promise<BootEnd> {
     const { tty } = this;
     for (;;) {
-      tty.line("");
-      tty.line(`NetBSD/amd64 (${install.hostname}) (constty)`);
-      tty.line("");
-      tty.write("login: ");
-      const user = (await tty.readLine({ echo: true })).trim();
-      if (!user) continue;
-      let ok = user === "root";
-      if (install.rootPassword !== "" || user !== "root") {
-        tty.write("Password:");
-        const pw = await tty.readLine({ echo: false });
-        ok = ok && pw === install.rootPassword;
-      }
-      if (!ok) {
-        tty.line("Login incorrect or refused on this terminal.");
-        this.log(`login: refused for ${JSON.stringify(user)}`);
-        await tty.sleep(300);
-        continue;
-      }
-      this.log("login: root");
-      tty.line(`NetBSD ${install.version} (GENERIC) #0`);
-      tty.line("");
-      tty.line("Welcome to NetBSD!");
-      tty.line("");
+      await consoleLogin(tty, {
+        hostname: install.hostname,
+        rootPassword: install.rootPassword,
+        version: install.version,
+        kernel: "GENERIC",
+        ttyName: "constty",
+        log: this.log,
+      });
       const end = await this.runShell(install);
       if (end) return end;
     }

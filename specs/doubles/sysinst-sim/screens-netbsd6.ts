@@ -7,6 +7,7 @@
 import type { MsgLine, UiItem } from "./curses.ts";
 import {
   bootblocks,
+  chooseSetsCd,
   configMenu,
   extractSets,
   httpSource,
@@ -341,7 +342,7 @@ async function install(ctx: FlowContext): Promise<void> {
     ],
   });
   if (medium.item.label === "HTTP") await httpSource(ctx, list, ".tgz", () => network(ctx), "netbsd6");
-  else await chooseSetsCd6(ctx);
+  else await chooseSetsCd(ctx, ["Could not locate a CD medium in any drive with the distribution sets!"]);
   await extractSets(ctx, list, ".tgz");
   await ui.hitEnter("extraction-complete", extractcomplete(version));
 
@@ -419,21 +420,4 @@ async function network(ctx: FlowContext): Promise<void> {
   );
   await ui.yes("network-to-etc", MNTNETCONFIG, "yesno", "yes or no?");
   record.network = "dhcp";
-}
-
-/** get_via_cdrom with the boot CD and the sets CD attached. */
-async function chooseSetsCd6(ctx: FlowContext): Promise<void> {
-  const { ui, hw } = ctx;
-  if (hw.cdroms.length < 2) {
-    await ui.hitEnter("no-sets-cd", [
-      "Could not locate a CD medium in any drive with the distribution sets!",
-    ]);
-    await ui.offPath("no CD with the sets");
-  }
-  await ui.menu({
-    id: "which-cd",
-    msg: ["Multiple CDs found.  Please select the one containing the install CD."],
-    title: "Available CDs ",
-    items: hw.cdroms.map((c, i) => ({ label: c.descr, ok: i === hw.cdroms.length - 1 })),
-  });
 }

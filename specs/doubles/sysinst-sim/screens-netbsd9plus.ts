@@ -6,6 +6,7 @@
 import type { MsgLine, UiItem } from "./curses.ts";
 import {
   bootblocks,
+  chooseSetsCd,
   configMenu,
   extractSets,
   httpSource,
@@ -334,7 +335,11 @@ async function install(ctx: FlowContext, major: number): Promise<void> {
   });
   const suffix = major >= 9 ? ".tar.xz" : ".tgz";
   if (medium.item.label === "HTTP") await httpSource(ctx, list, suffix, () => network(ctx), "netbsd9plus");
-  else await chooseSetsCd(ctx);
+  else
+    await chooseSetsCd(ctx, [
+      "Could not locate a CD medium in any drive with the distribution sets! ",
+      "Enter the correct data manually, or insert a disk and retry. ",
+    ]);
   await extractSets(ctx, list, suffix);
   await ui.hitEnter("extraction-complete", extractcomplete(version));
 
@@ -379,24 +384,6 @@ async function customSets(ctx: FlowContext): Promise<void> {
     ],
     labelWidth: 35,
     exit: { label: "Install selected sets", ok: true },
-  });
-}
-
-/** get_via_cdrom: with the boot CD and the sets CD attached, sysinst asks which one holds the sets. */
-async function chooseSetsCd(ctx: FlowContext): Promise<void> {
-  const { ui, hw } = ctx;
-  if (hw.cdroms.length < 2) {
-    await ui.hitEnter("no-sets-cd", [
-      "Could not locate a CD medium in any drive with the distribution sets! ",
-      "Enter the correct data manually, or insert a disk and retry. ",
-    ]);
-    await ui.offPath("no CD with the sets");
-  }
-  await ui.menu({
-    id: "which-cd",
-    msg: ["Multiple CDs found.  Please select the one containing the install CD."],
-    title: "Available CDs ",
-    items: hw.cdroms.map((c, i) => ({ label: c.descr, ok: i === hw.cdroms.length - 1 })),
   });
 }
 

@@ -4,6 +4,7 @@
  */
 import type { MsgLine, OutputWindow, SysinstUi, UiItem } from "./curses.ts";
 import type { InstallRecord } from "./state.ts";
+import type { SimTty } from "./tty.ts";
 
 export interface SimHardware {
   /** NetBSD names and sysinst's descriptions: "ld0 (8.6G)", "wd0 (8.6G, QEMU HARDDISK)". */
@@ -347,4 +348,64 @@ export async function httpSource(
       await ui.offPath(`set ${set} not on the HTTP server`);
     }
   }
+}
+
+const KNOWN_TERMS = new Set(["vt100", "vt102", "vt220", "xterm", "xterm-color", "ansi", "wsvt25", "screen"]);
+
+/**
+ * distrib/amd64/cdroms/install.sh on a serial console (the install ramdisks ask it too): the terminal
+ * type, or undefined after the script's complaint when sysinst's curses would not know it.
+ */
+export async function terminalQuestion(tty: SimTty): Promise<string | undefined> {
+  tty.line("");
+  tty.line("You are using a serial console, we do not know your terminal emulation.");
+  tty.line("Please select one, typical values are:");
+  tty.line("");
+  tty.line("\tvt100");
+  tty.line("\tansi");
+  tty.line("\txterm");
+  tty.line("");
+  tty.write("Terminal type (just hit ENTER for 'vt220'): ");
+  const term = (await tty.readLine({ echo: true })).trim() || "vt220";
+  if (KNOWN_TERMS.has(term)) return term;
+  tty.line("Could not initialize menu system, please check your terminal type.");
+  tty.line("Oops, something went wrong - we will try again");
+  return undefined;
+}
+
+/** What an install has decided before sysinst asks anything. */
+export function blankInstallRecord(
+  flavor: InstallRecord["flavor"],
+  version: string,
+  terminal: string,
+): InstallRecord {
+  return {
+    flavor,
+    version,
+    terminal,
+    disk: "",
+    scheme: "mbr",
+    sets: "minimal",
+    consdev: "com0",
+    baud: 9600,
+    rootPassword: "",
+    network: "none",
+    sshd: false,
+    hostname: "netbsd",
+  };
+}
+
+/** get_via_cdrom with the boot CD and the sets CD attached: sysinst asks which one holds the sets. */
+export async function chooseSetsCd(ctx: FlowContext, noCdMessage: MsgLine[]): Promise<void> {
+  const { ui, hw } = ctx;
+  if (hw.cdroms.length < 2) {
+    await ui.hitEnter("no-sets-cd", noCdMessage);
+    await ui.offPath("no CD with the sets");
+  }
+  await ui.menu({
+    id: "which-cd",
+    msg: ["Multiple CDs found.  Please select the one containing the install CD."],
+    title: "Available CDs ",
+    items: hw.cdroms.map((c, i) => ({ label: c.descr, ok: i === hw.cdroms.length - 1 })),
+  });
 }
