@@ -7,5 +7,10 @@ export function domainGoneCommand(name: string): string {
   return `(i=0; while [ $i -lt 60 ]; do xl list ${name} >/dev/null 2>&1 || exit 0; sleep 1; i=$((i+1)); done; xl list ${name}; exit 1)`;
 }
 
+/** Waits up to three minutes for a domain to appear in `xl list` (xendomains at boot); lists it, exit 0 once it is there. */
+export function domainListedCommand(name: string): string {
+  return `(i=0; while [ $i -lt 90 ]; do xl list ${name} >/dev/null 2>&1 && break; sleep 2; i=$((i+1)); done; xl list ${name})`;
+}
+
 /** The domU runs but has no address the harness can reach (e.g. it still waits in its installer). */
 export class DomUNoAddressError extends HarnessError {}

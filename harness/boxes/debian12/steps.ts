@@ -4,43 +4,24 @@ import { HarnessError } from "../../../lib/errors.ts";
 import { DEBIAN_TYPING, ensureDebianBox } from "./box-files.ts";
 import { DEBIAN_ROOT_PASSWORD } from "../../../images/debian/box.ts";
 import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";
-import { loginAsRoot } from "../login.ts";
-import { domainGoneCommand } from "../xl-commands.ts";
-import { GuestShell } from "../../console/shell.ts";
-import { bootMachine, bootWatchdogMs } from "../../steps/boot.ts";
-import { withBootWatchdog } from "../../machine/boot-watchdog.ts";
+import { domainGoneCommand, domainListedCommand } from "../xl-commands.ts";
+import { bootMachine } from "../../steps/boot.ts";
+import {
+  createWithConsole,
+  leaveDomUConsole,
+  live,
+  rebootAndLogin as rebootDom0,
+  XEN_BANNER,
+} from "../dom0.ts";
 
-/** Anything a step needs from the running guest; a step that finds none has a bug. */
-function live(state: HowtoState) {
-  const { machine, shell } = state;
-  if (!machine || !shell)
-    throw new HarnessError("no running machine with a shell: an earlier step did not leave one");
-  return { machine, shell, console: machine.console };
-}
-
-const XEN_BANNER = /\(XEN\) Xen version (\d+\.\d+)/;
-
-/** Reboots the guest from its own shell and logs in again, checking the boot shows what it must. */
-async function rebootAndLogin(
-  state: HowtoState,
-  mustSee: RegExp[] = [],
-  timeoutMs = 600_000,
-): Promise<RegExpExecArray[]> {
-  const { machine, console } = live(state);
-  state.shell = undefined;
-  await console.sendLine("systemctl reboot", { keyDelayMs: DEBIAN_TYPING.keyDelayMs });
-  return withBootWatchdog(machine, state.ctx.accel, bootWatchdogMs(state), "reboot", async () => {
-    const seen: RegExpExecArray[] = [];
-    for (const pattern of mustSee) {
-      const m = await console.expect(pattern, { timeoutMs, description: `reboot: ${pattern}` });
-      seen.push(m.match);
-    }
-    state.shell = await loginAsRoot(machine.console, {
-      password: DEBIAN_ROOT_PASSWORD,
-      timeoutMs,
-      typing: DEBIAN_TYPING,
-    });
-    return seen;
+/** Reboots the dom0 from its shell and logs in again, checking the boot shows what it must. */
+function rebootAndLogin(state: HowtoState, mustSee: RegExp[] = [], timeoutMs = 600_000) {
+  return rebootDom0(state, {
+    command: "systemctl reboot",
+    mustSee,
+    password: DEBIAN_ROOT_PASSWORD,
+    typing: DEBIAN_TYPING,
+    timeoutMs,
   });
 }
 
@@ -190,7 +171,7 @@ const configureXen: Step<HowtoState> = {
     const { shell } = live(state);
     await shell.run("systemctl enable xen.service xendomains.service 2>&1 || true");
     await shell.run(
-      "for i in $(seq 60); do systemctl is-active --quiet xen.service && break; sleep 2; done; systemctl is-active xen.service",
+      "i=0; while [ $i -lt 60 ]; do systemctl is-active --quiet xen.service && break; sleep 2; i=$((i+1)); done; systemctl is-active xen.service",
       { timeoutMs: 180_000 },
     );
     await shell.run("xl info | grep -E '^xen_(major|minor|version)'");
@@ -273,18 +254,13 @@ const domU: Step<HowtoState> = {
 
 /** `xl create -c`: watches the domU's console until it is up, leaves it with ^], returns its address. */
 export async function createAndWatch(state: HowtoState, name: string): Promise<string> {
-  const { console } = live(state);
-  state.shell = undefined;
-  await console.sendLine(`xl create -c /etc/xen/${name}.cfg`, { keyDelayMs: DEBIAN_TYPING.keyDelayMs });
-  const m = await console.expect(new RegExp(`${DOMU_READY} name=${name} disk=(\\S+) ip=(\\S+)`), {
+  const c = await createWithConsole(state, `/etc/xen/${name}.cfg`, DEBIAN_TYPING);
+  const m = await c.console.expect(new RegExp(`${DOMU_READY} name=${name} disk=(\\S+) ip=(\\S+)`), {
     timeoutMs: 300_000,
     progress: [/\[\s*\d+\.\d+\]/],
     description: `domU ${name} boot on its console`,
   });
-  await console.send("\x1d");
-  await new Promise((r) => setTimeout(r, 1000));
-  await console.send("\r");
-  state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, ...DEBIAN_TYPING });
+  await leaveDomUConsole(state, c, DEBIAN_TYPING);
   if (m.match[1] !== diskSignature(name))
     throw new HarnessError(
       `domU ${name} booted but read "${m.match[1]}" from its disk, not the signature the dom0 wrote`,
@@ -319,13 +295,7 @@ const autostart: Step<HowtoState> = {
     );
     await shell.run("systemctl enable xendomains.service 2>&1");
     await rebootAndLogin(state, [XEN_BANNER]);
-    for (const x of d)
-      await live(state).shell.run(
-        `for i in $(seq 90); do xl list ${x.name} >/dev/null 2>&1 && break; sleep 2; done; xl list ${x.name}`,
-        {
-          timeoutMs: 240_000,
-        },
-      );
+    for (const x of d) await live(state).shell.run(domainListedCommand(x.name), { timeoutMs: 240_000 });
     await live(state).shell.run("ip -4 addr show bridge0 | grep -q 'inet '");
   },
 };

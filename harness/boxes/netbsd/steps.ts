@@ -1,14 +1,20 @@
 import type { NetbsdRelease } from "../../../images/catalog/netbsd.ts";
 import { pkgPath, releaseCacheName } from "../../../images/catalog/netbsd.ts";
-import { GuestShell } from "../../console/shell.ts";
-import { ExpectTimeoutError, type Console } from "../../console/console.ts";
-import { withBootWatchdog } from "../../machine/boot-watchdog.ts";
-import { bootMachine, bootWatchdogMs } from "../../steps/boot.ts";
+import { ExpectTimeoutError } from "../../console/console.ts";
+import { bootMachine } from "../../steps/boot.ts";
 import type { Step } from "../../steps/step.ts";
 import { HarnessError } from "../../../lib/errors.ts";
 import type { HowtoState } from "../box.ts";
 import { loginAsRoot } from "../login.ts";
-import { DomUNoAddressError, domainGoneCommand } from "../xl-commands.ts";
+import { DomUNoAddressError, domainGoneCommand, domainListedCommand } from "../xl-commands.ts";
+import {
+  createWithConsole as createDomUConsole,
+  leaveDomUConsole,
+  live,
+  rebootAndLogin,
+  XEN_BANNER,
+  type DomUConsole,
+} from "../dom0.ts";
 import { assertXenDefault, withXenDefault, xenEntry } from "./bootcfg.ts";
 import { bootFromMenu } from "./bootloader.ts";
 import {
@@ -34,7 +40,6 @@ import type { SetsSource } from "./sysinst/types.ts";
 import { netbsdDiskName } from "./sysinst/disk-name.ts";
 
 const SERIAL_BAUD = 9600;
-const XEN_BANNER = /\(XEN\) Xen version (\d+\.\d+)/;
 /**
  * The kernel's root device line (sys/kern/kern_subr.c setroot: "root on %s"). Under Xen the dom0 gets no
  * boot device from the loader, so this line is the proof that it found its root file system.
@@ -57,13 +62,6 @@ function sysinstAnswers(rel: NetbsdRelease, targetDisk: string, source?: SetsSou
   };
 }
 
-function live(state: HowtoState) {
-  const { machine, shell } = state;
-  if (!machine || !shell)
-    throw new HarnessError("no running machine with a shell: an earlier step did not leave one");
-  return { machine, shell, console: machine.console };
-}
-
 /** Types each command; a `check` command must exit 0; each HOWTO line is recorded with how it fared. */
 async function runCommands(state: HowtoState, commands: GuestCommand[], timeoutMs = 600_000): Promise<void> {
   for (const c of commands) {
@@ -76,29 +74,17 @@ async function runCommands(state: HowtoState, commands: GuestCommand[], timeoutM
   }
 }
 
+/** Reboots the dom0 and logs in again; the dom0 kernel must say where its root is (`root on ...`). */
 async function rebootInto(state: HowtoState, mustSee: RegExp[]): Promise<void> {
-  const { machine, console } = live(state);
-  state.shell = undefined;
-  await console.sendLine("shutdown -r now", { keyDelayMs: NETBSD_TYPING.keyDelayMs });
-  state.shell = await withBootWatchdog(
-    machine,
-    state.ctx.accel,
-    bootWatchdogMs(state),
-    "reboot",
-    async () => {
-      for (const p of mustSee) await console.expect(p, { timeoutMs: 600_000, description: `reboot: ${p}` });
-      const root = await console.expect(ROOT_ON, {
-        timeoutMs: 600_000,
-        description: "the dom0 kernel's root device (root on ...)",
-      });
-      state.ctx.reporter.info(`dom0 kernel: root on ${root.match[1]}`);
-      return loginAsRoot(console, {
-        password: NETBSD_ROOT_PASSWORD,
-        timeoutMs: 900_000,
-        typing: NETBSD_TYPING,
-      });
-    },
-  );
+  const seen = await rebootAndLogin(state, {
+    command: "shutdown -r now",
+    mustSee: [...mustSee, ROOT_ON],
+    password: NETBSD_ROOT_PASSWORD,
+    typing: NETBSD_TYPING,
+    timeoutMs: 600_000,
+    loginTimeoutMs: 900_000,
+  });
+  state.ctx.reporter.info(`dom0 kernel: root on ${seen[seen.length - 1]![1]}`);
 }
 
 export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
@@ -257,11 +243,7 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
       }
       await runCommands(state, xendomainsRcConf(names));
       await rebootInto(state, [XEN_BANNER]);
-      for (const n of names)
-        await live(state).shell.run(
-          `i=0; while [ $i -lt 90 ] && ! xl list ${n} >/dev/null 2>&1; do sleep 2; i=$((i+1)); done; xl list ${n}`,
-          { timeoutMs: 300_000 },
-        );
+      for (const n of names) await live(state).shell.run(domainListedCommand(n), { timeoutMs: 300_000 });
     },
   };
 
@@ -294,39 +276,18 @@ const TERMINAL_QUESTION = /Terminal type[^\n]*: *$/;
 /** The domU's `ifconfig xennet0`: "inet 10.0.2.16/24 ..." (7.x on) or "inet 10.0.2.16 netmask ..." (6.x). */
 const DOMU_INET = /\binet (\d+\.\d+\.\d+\.\d+)[/ ]/;
 
-/** Types `xl create -c` and waits for the domU kernel's banner on its console. */
+/** `xl create -c` the domU; its kernel's banner on the console tells which kernel it runs. */
 async function createWithConsole(
   state: HowtoState,
   rel: NetbsdRelease,
   name: string,
-): Promise<{ ident: string; console: Console; dom0: GuestShell }> {
-  const { console, shell: dom0 } = live(state);
-  state.shell = undefined;
-  await console.sendLine(`xl create -c ${domUConfigPath(name)}`, { keyDelayMs: NETBSD_TYPING.keyDelayMs });
-  const kernel = await console.expect(DOMU_KERNEL, {
+): Promise<{ ident: string; c: DomUConsole }> {
+  const c = await createDomUConsole(state, domUConfigPath(name), NETBSD_TYPING);
+  const kernel = await c.console.expect(DOMU_KERNEL, {
     timeoutMs: 600_000,
     description: `domU ${name} (${rel.box}): its kernel's banner on xl console`,
   });
-  return { ident: kernel.match[2]!, console, dom0 };
-}
-
-/**
- * ^] leaves xl console and the dom0's shell prints its prompt again; nothing more is typed before it
- * shows (what follows ^] too closely may go to xl console rather than the shell).
- */
-async function leaveDomUConsole(state: HowtoState, console: Console, dom0: GuestShell): Promise<void> {
-  await console.send("\x1d");
-  try {
-    await console.expect(dom0.prompt, {
-      timeoutMs: 60_000,
-      description: "the dom0's prompt after leaving xl console",
-    });
-    state.shell = dom0;
-  } catch (error) {
-    if (!(error instanceof ExpectTimeoutError)) throw error;
-    await console.send("\r");
-    state.shell = await GuestShell.attach(console, { timeoutMs: 120_000, ...NETBSD_TYPING });
-  }
+  return { ident: kernel.match[2]!, c };
 }
 
 /**
@@ -340,7 +301,7 @@ export async function installNetbsdDomU(
   name: string,
   serverUrl: string,
 ): Promise<void> {
-  const { ident, console, dom0 } = await createWithConsole(state, rel, name);
+  const { ident, c } = await createWithConsole(state, rel, name);
   if (ident !== "INSTALL_XEN3_DOMU")
     throw new HarnessError(
       `domU ${name} booted ${ident}, not INSTALL_XEN3_DOMU: its config names the wrong kernel`,
@@ -354,16 +315,16 @@ export async function installNetbsdDomU(
     dir: sets.slice(0, slash),
     setDir: sets.slice(slash),
   } as const;
-  await runSysinst(console, sysinstAnswers(rel, "xbd0", source), {
+  await runSysinst(c.console, sysinstAnswers(rel, "xbd0", source), {
     log: (l) => state.ctx.reporter.info(`domU ${name} sysinst: ${l}`),
     keyDelayMs: 20,
   });
   // "Reboot the computer": Xen restarts the domain with the same (installer) kernel.
-  await console.expect(TERMINAL_QUESTION, {
+  await c.console.expect(TERMINAL_QUESTION, {
     timeoutMs: 600_000,
     description: `domU ${name}: its installer again after sysinst's reboot`,
   });
-  await leaveDomUConsole(state, console, dom0);
+  await leaveDomUConsole(state, c, NETBSD_TYPING);
   await live(state).shell.run(`xl destroy ${name}`, { timeoutMs: 120_000 });
   await live(state).shell.run(domainGoneCommand(name), { timeoutMs: 120_000 });
 }
@@ -373,18 +334,18 @@ export async function installNetbsdDomU(
  * address on the bridge (`ifconfig xennet0`), leave with ^] and return the address.
  */
 export async function startNetbsdDomU(state: HowtoState, rel: NetbsdRelease, name: string): Promise<string> {
-  const { ident, console, dom0 } = await createWithConsole(state, rel, name);
+  const { ident, c } = await createWithConsole(state, rel, name);
   if (ident === "INSTALL_XEN3_DOMU") {
-    await console.expect(TERMINAL_QUESTION, {
+    await c.console.expect(TERMINAL_QUESTION, {
       timeoutMs: 600_000,
       description: `domU ${name}: its installer`,
     });
-    await leaveDomUConsole(state, console, dom0);
+    await leaveDomUConsole(state, c, NETBSD_TYPING);
     throw new DomUNoAddressError(
       `domU ${name} runs INSTALL_XEN3_DOMU and waits at its installer's terminal question: its config does not boot the installed system`,
     );
   }
-  const domUShell = await loginAsRoot(console, {
+  const domUShell = await loginAsRoot(c.console, {
     password: NETBSD_ROOT_PASSWORD,
     timeoutMs: 900_000,
     typing: NETBSD_TYPING,
@@ -395,7 +356,7 @@ export async function startNetbsdDomU(state: HowtoState, rel: NetbsdRelease, nam
     { timeoutMs: 120_000 },
   );
   const ip = DOMU_INET.exec(r.output)?.[1];
-  await leaveDomUConsole(state, console, dom0);
+  await leaveDomUConsole(state, c, NETBSD_TYPING);
   if (!ip)
     throw new DomUNoAddressError(`domU ${name} has no IPv4 address on xennet0:\n${r.output.slice(-1000)}`);
   state.ctx.reporter.info(`domU ${name}: ${ident}, xennet0 ${ip}`);
