@@ -1,6 +1,8 @@
 # netbsd-xen-harness. Every target installs what it needs first (scripts/setup.sh is idempotent).
 SHELL := /bin/bash
 BOX ?=
+## XEN=xenkernelNNN: the Xen pair for `make specs` / `make specs-double` (NBXEN_XEN, like `nbxen up --xen`).
+XEN ?=
 NBXEN := node bin/nbxen.js
 MOCHA := npx mocha
 BOX_FLAG := $(if $(BOX),--box $(BOX),)
@@ -50,11 +52,11 @@ integration: setup
 
 ## The HOWTO specs against one box (default debian-12): JUnit XML and a summary in .nbxen/reports/.
 specs: setup
-	NBXEN_BOX=$(or $(BOX),debian-12) bash scripts/run-specs.sh
+	NBXEN_BOX=$(or $(BOX),debian-12) $(if $(XEN),NBXEN_XEN=$(XEN)) bash scripts/run-specs.sh
 
 ## The HOWTO specs of a netbsd-* box against the installed-NetBSD test double (specs/doubles/netbsd/).
 specs-double: setup
-	bash specs/doubles/netbsd/specs-double.sh $(or $(BOX),netbsd-10.1)
+	$(if $(XEN),NBXEN_XEN=$(XEN)) bash specs/doubles/netbsd/specs-double.sh $(or $(BOX),netbsd-10.1)
 
 bench: setup
 	npx tsx bench/run.ts

@@ -57,7 +57,7 @@ export class HowtoSession implements AsyncDisposable {
     opts: { reporter?: Reporter; signal?: AbortSignal } = {},
   ): Promise<HowtoSession> {
     const reporter = opts.reporter ?? createReporter();
-    const box = await getBox(config.box);
+    const box = await getBox(config.box, config.xenPackage);
     const machineDir = machineDirFor(config, box.name);
     await mkdir(machineDir, { recursive: true, mode: 0o700 });
     let lock: FileLock;
@@ -84,13 +84,6 @@ export class HowtoSession implements AsyncDisposable {
     lock: FileLock,
     signal: AbortSignal | undefined,
   ): Promise<HowtoSession> {
-    const accel = await chooseAccelerator({
-      qemuBinary: config.qemu.binary,
-      override: config.qemu.accelerator,
-      cpu: config.qemu.cpu,
-    });
-    reporter.info(`accelerator: ${accel.reason}; CPU model ${accel.cpu}`);
-    reporter.info(`HVM domUs: ${accel.hvmCapable ? "possible" : "not possible"}: ${accel.hvmReason}`);
     const downloads = new Map<string, ReturnType<Reporter["progress"]>>();
     const store = new ArtifactStore({
       cacheDir: config.cacheDir,
@@ -106,6 +99,16 @@ export class HowtoSession implements AsyncDisposable {
         }
       },
     });
+    // Before anything boots: a chosen Xen pair that does not exist is bad input (exit 2).
+    const xenPackages = await box.resolveChosenXen?.({ config, store, reporter });
+    if (xenPackages) reporter.info(`xen packages: ${xenPackages.join(" ")}`);
+    const accel = await chooseAccelerator({
+      qemuBinary: config.qemu.binary,
+      override: config.qemu.accelerator,
+      cpu: config.qemu.cpu,
+    });
+    reporter.info(`accelerator: ${accel.reason}; CPU model ${accel.cpu}`);
+    reporter.info(`HVM domUs: ${accel.hvmCapable ? "possible" : "not possible"}: ${accel.hvmReason}`);
     const server = await LocalArtifactServer.start();
     const ctx: BoxContext = {
       config,
@@ -115,6 +118,7 @@ export class HowtoSession implements AsyncDisposable {
       reporter,
       machineDir,
       ...(signal ? { signal } : {}),
+      ...(xenPackages ? { xenPackages } : {}),
     };
     return new HowtoSession(box, ctx, new HowtoRunner(box, ctx), lock);
   }
@@ -142,7 +146,7 @@ export class HowtoSession implements AsyncDisposable {
       createdAt: this.openedAt,
       harness: await harnessVersion(),
       accelerator: `${this.ctx.accel.accelerator} -cpu ${this.ctx.accel.cpu}`,
-      xenPackages: this.box.facts.xenPackages,
+      xenPackages: this.ctx.xenPackages ?? this.box.facts.xenPackages,
       ...(this.runner.notes.length ? { notes: this.runner.notes } : {}),
     });
     return writeRunReports(
@@ -151,6 +155,7 @@ export class HowtoSession implements AsyncDisposable {
       this.runner.results,
       this.runner.howtoOutcomes(),
       this.runner.notes,
+      this.ctx.xenPackages,
     );
   }
 

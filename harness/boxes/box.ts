@@ -20,6 +20,11 @@ export interface BoxContext {
   machineDir: string;
   /** Ctrl-C / SIGTERM from the CLI, and a step's time bound: ends every wait of the run at once. */
   signal?: AbortSignal;
+  /**
+   * The exact PKGNAMEs of the run's Xen, once known: resolved when the session opened for a chosen pair
+   * (Box.resolveChosenXen), by the step that installs them, or from the snapshot the run resumed.
+   */
+  xenPackages?: string[];
 }
 
 /** How QEMU boots the box: from the install media, a kernel handed over directly, or its own disk. */
@@ -88,6 +93,12 @@ export interface Box {
   machineOptions(state: HowtoState, mode: BootMode): Promise<MachineOptions>;
   /** Fetches (and builds) everything the box needs into the cache, without booting it; returns what it has. */
   fetch(ctx: Pick<BoxContext, "config" | "store" | "reporter">): Promise<string[]>;
+  /**
+   * When `xenPackage` chose the Xen: its exact PKGNAMEs ("xenkernel420-20250821nb1") from the package
+   * tree it will be installed from, or the error saying which pairs exist. Undefined for the box's own Xen,
+   * which the install step resolves (a default run needs no package tree before it gets there).
+   */
+  resolveChosenXen?(ctx: Pick<BoxContext, "config" | "store" | "reporter">): Promise<string[] | undefined>;
   /** The machine's main disk, where the step snapshots live. */
   diskPath(machineDir: string): string;
   /** `xl create` a configured domU, watch its console until it is up, return its address on the bridge. */

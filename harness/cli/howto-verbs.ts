@@ -28,7 +28,7 @@ export async function howtoCoverageVerb(
   opts: CoverageOptions,
 ): Promise<number> {
   const revision = revisionOption(opts.revision);
-  const box = await getBox(config.box);
+  const box = await getBox(config.box, config.xenPackage);
   const src = await readHowtoSource(fileOrUrl, revision ? { revision } : {});
   const coverage = howtoCoverage(src, box.name, declaredOutcomes(box.name, box.steps()), revision);
   out(formatCoverage(coverage));

@@ -90,6 +90,10 @@ function program(setExit: (code: number) => void, interrupts: Interrupts): Comma
   root
     .command("up")
     .description("build, install and boot the box, run the HOWTO steps, leave it running with its domUs up")
+    .option(
+      "--xen <xenkernelNNN>",
+      "the pkgsrc Xen pair to install (xenkernelNNN with its xentoolsNNN), overriding xenPackage",
+    )
     .option("--from <step>", "start at this step, from the snapshot of the step before it")
     .option("--to <step>", "stop after this step")
     .option("--fresh", "ignore snapshots and start from the first step")

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { ArtifactStore } from "../../images/store/index.ts";
 import type { ResolvedConfig } from "../boxes/box.ts";
 import { boxCatalog, getBox } from "../boxes/registry.ts";
@@ -14,6 +15,7 @@ import {
   formatComparison,
   listRuns,
   loadRun,
+  readLastMeta,
   recordRun,
   runsDir,
   type RunRecord,
@@ -27,6 +29,8 @@ import { createReporter } from "../../lib/reporter.ts";
 import { doctor } from "./doctor.ts";
 
 export interface UpOptions {
+  /** The Xen pair (`--xen`), overriding the config's xenPackage. */
+  xen?: string;
   from?: string;
   to?: string;
   fresh?: boolean;
@@ -39,10 +43,11 @@ export interface UpOptions {
 
 const out = (line: string) => process.stdout.write(line + "\n");
 
-export async function up(config: ResolvedConfig, opts: UpOptions): Promise<number> {
+export async function up(given: ResolvedConfig, opts: UpOptions): Promise<number> {
+  const config = opts.xen === undefined ? given : { ...given, xenPackage: opts.xen };
   const reporter = createReporter({ verbose: opts.verbose });
-  // Step names are checked before anything is locked, probed, downloaded or booted.
-  const names = (await getBox(config.box)).steps().map((s) => s.name);
+  // The Xen choice and step names are checked before anything is locked, probed, downloaded or booted.
+  const names = (await getBox(config.box, config.xenPackage)).steps().map((s) => s.name);
   for (const [flag, step] of [
     ["--from", opts.from],
     ["--to", opts.to],
@@ -70,7 +75,7 @@ export async function up(config: ResolvedConfig, opts: UpOptions): Promise<numbe
     else throw error;
   } finally {
     const files = await session.writeReports();
-    reporter.info("\n" + summaryTable(runner.results, runner.notes).trimEnd());
+    reporter.info("\n" + summaryTable(runner.results, runner.notes, session.ctx.xenPackages).trimEnd());
     reporter.info(`reports: ${files.summary}, ${files.junit}, ${files.howto}`);
     const record = await recordRun(session.reportDir, { withSpecs: false });
     reporter.info(`run recorded: ${record.id} (\`nbxen runs\`, \`nbxen report --compare\`)`);
@@ -105,8 +110,10 @@ export async function status(config: ResolvedConfig): Promise<number> {
   out(
     `machine:  ${running ? `running (run ${info!.runId}, QEMU pid ${info!.qemuPid}, since ${info!.startedAt})` : "not running"}`,
   );
-  const box = await getBox(config.box);
+  const box = await getBox(config.box, config.xenPackage);
   const disk = box.diskPath(dir.root);
+  const lastRun = await readLastMeta(path.join(config.stateDir, "reports", config.box));
+  if (lastRun?.xenPackages?.length) out(`xen:      ${lastRun.xenPackages.join(" ")} (last run)`);
   if (existsSync(disk)) {
     const snaps = (await diskInfo(disk)).snapshots;
     out(`snapshots: ${snaps.join(", ") || "none"}`);
@@ -189,7 +196,7 @@ export async function exec(
   signal?: AbortSignal,
 ): Promise<number> {
   if (!command.trim()) throw new UsageError("exec: give a command, e.g. nbxen exec 'xl list'");
-  const box = await getBox(config.box);
+  const box = await getBox(config.box, config.xenPackage);
   await using machine = await Machine.attach(config.box, machineDir(config).root, { signal });
   const shell = await box.login(machine);
   // A subshell, so `exit N` ends the command, not the guest's login shell.
@@ -250,7 +257,8 @@ export async function boxList(config: ResolvedConfig): Promise<number> {
 }
 
 export async function boxFetch(config: ResolvedConfig, name: string): Promise<number> {
-  const box = await getBox(name);
+  // The configured Xen belongs to the configured box.
+  const box = await getBox(name, name === config.box ? config.xenPackage : undefined);
   const reporter = createReporter();
   const files = await box.fetch({ config: { ...config, box: name }, store: storeFor(config), reporter });
   for (const f of files) out(f);

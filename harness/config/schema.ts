@@ -31,7 +31,11 @@ export interface HarnessConfig {
   cpus: number;
   diskGiB: number;
   dom0MemoryMiB: number;
-  /** The Xen package to install: xenkernel42 (NetBSD 6), xenkernel415, xenkernel420; "debian" for the reference box. */
+  /**
+   * The Xen pair a NetBSD box installs, by its kernel package ("xenkernel415": with xentools415), any the
+   * release's pkg_summary holds; unset: the release's default. "debian" (or unset) for debian-12.
+   * `nbxen up --xen` overrides it.
+   */
   xenPackage?: string;
   domUs: DomUConfig[];
   qemu: QemuConfig;

@@ -19,6 +19,7 @@ export interface RunMeta {
   createdAt: string;
   harness: { version: string; commit?: string };
   accelerator?: string;
+  /** The exact PKGNAMEs of the run's Xen once known ("xenkernel420-20250821nb1"), else the package names. */
   xenPackages?: string[];
   notes?: string[];
 }
@@ -65,6 +66,11 @@ export async function recordRun(reportDir: string, opts: { withSpecs?: boolean }
     throw error;
   }
   return loadRun(final);
+}
+
+/** run.json of a report directory (`nbxen status`: the last run), undefined when there is none yet. */
+export async function readLastMeta(reportDir: string): Promise<RunMeta | undefined> {
+  return existsSync(path.join(reportDir, "run.json")) ? readMeta(reportDir) : undefined;
 }
 
 async function readMeta(dir: string): Promise<RunMeta> {

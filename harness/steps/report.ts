@@ -44,7 +44,12 @@ export function junitXml(suite: string, results: StepResult[]): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="${xmlEscape(suite)}" tests="${results.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${time.toFixed(3)}">\n${cases.join("\n")}\n</testsuite>\n`;
 }
 
-export function summaryTable(results: StepResult[], notes: string[] = []): string {
+export function summaryTable(
+  results: StepResult[],
+  notes: string[] = [],
+  /** The exact PKGNAMEs of the run's Xen, when the box resolved them. */
+  xenPackages?: readonly string[],
+): string {
   const rows = [
     ["step", "result", "seconds", "snapshot"],
     ...results.map((r) => [r.step, r.status, r.seconds.toFixed(1), r.snapshot ?? "-"]),
@@ -56,7 +61,13 @@ export function summaryTable(results: StepResult[], notes: string[] = []): strin
       .join("  ")
       .trimEnd();
   const table = [fmt(rows[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(fmt)];
-  return [...table, ...(notes.length ? ["", "notes:", ...notes.map((n) => `- ${n}`)] : [])].join("\n") + "\n";
+  return (
+    [
+      ...table,
+      ...(xenPackages?.length ? ["", `xen packages: ${xenPackages.join(" ")}`] : []),
+      ...(notes.length ? ["", "notes:", ...notes.map((n) => `- ${n}`)] : []),
+    ].join("\n") + "\n"
+  );
 }
 
 /** A markdown table cell: pipes escaped, one line. */
@@ -96,6 +107,7 @@ export async function writeRunReports(
   results: StepResult[],
   outcomes: readonly HowtoOutcome[],
   notes: string[] = [],
+  xenPackages?: readonly string[],
 ): Promise<{ junit: string; summary: string; howto: string; howtoJson: string }> {
   await mkdir(dir, { recursive: true });
   const files = {
@@ -105,7 +117,7 @@ export async function writeRunReports(
     howtoJson: path.join(dir, "howto.json"),
   };
   await writeFile(files.junit, junitXml(`nbxen ${box} steps`, results));
-  await writeFile(files.summary, summaryTable(results, notes));
+  await writeFile(files.summary, summaryTable(results, notes, xenPackages));
   await writeFile(files.howto, howtoReport(box, outcomes));
   const json: HowtoReportJson = { box, lines: [...outcomes] };
   await writeFile(files.howtoJson, JSON.stringify(json, null, 2) + "\n");

@@ -78,6 +78,8 @@ interface SnapshotRecord {
   bootMode: BootMode;
   fingerprint: string;
   createdAt: string;
+  /** The exact PKGNAMEs of the Xen the snapshot's machine has (or will have) installed. */
+  xenPackages?: string[];
   /** What the step recorded of the HOWTO while it ran: a run resumed from here reports it again. */
   checks?: HowtoCheck[];
 }
@@ -118,8 +120,11 @@ export class HowtoRunner {
     return path.join(this.state.ctx.machineDir, "snapshots.json");
   }
 
-  /** Identifies the inputs a snapshot depends on: a snapshot made with other settings is not reused. */
-  fingerprint(): string {
+  /**
+   * Identifies the inputs a snapshot depends on: a snapshot made with other settings is not reused.
+   * `xenPackages`: the exact PKGNAMEs of the Xen the machine has, when known (undefined drops out).
+   */
+  fingerprint(xenPackages?: string[]): string {
     const c = this.state.ctx.config;
     const relevant = {
       box: c.box,
@@ -128,11 +133,25 @@ export class HowtoRunner {
       diskGiB: c.diskGiB,
       dom0MemoryMiB: c.dom0MemoryMiB,
       xenPackage: c.xenPackage,
+      xenPackages,
       domUs: c.domUs,
       accel: this.state.ctx.accel.accelerator,
       cpu: this.state.ctx.accel.cpu,
     };
     return createHash("sha256").update(JSON.stringify(relevant)).digest("hex").slice(0, 16);
+  }
+
+  /**
+   * The recorded snapshots made with this configuration. A record names the Xen PKGNAMEs it was made
+   * with; when the session resolved them already (a chosen pair), they must be the same.
+   */
+  async matchingSnapshots(): Promise<SnapshotRecord[]> {
+    const pinned = this.state.ctx.xenPackages;
+    return (await this.readSnapshots()).filter(
+      (r) =>
+        r.fingerprint ===
+        this.fingerprint(r.xenPackages === undefined ? undefined : (pinned ?? r.xenPackages)),
+    );
   }
 
   async readSnapshots(): Promise<SnapshotRecord[]> {
@@ -152,8 +171,7 @@ export class HowtoRunner {
    * A disk that qemu-img cannot read, or whose check finds corruption, has none: SnapshotUnusableError.
    */
   async usableSnapshots(disk: string | undefined): Promise<SnapshotRecord[]> {
-    const fp = this.fingerprint();
-    const recorded = (await this.readSnapshots()).filter((r) => r.fingerprint === fp);
+    const recorded = await this.matchingSnapshots();
     if (!disk || recorded.length === 0) return [];
     const problem = await checkDisk(disk);
     if (problem) {
@@ -218,6 +236,7 @@ export class HowtoRunner {
       }
       throw error;
     }
+    this.state.ctx.xenPackages ??= resumeFrom.xenPackages;
     for (let i = 0; i <= index; i++)
       this.state.checks.push(...(usable.find((r) => r.step === names[i])?.checks ?? []));
     for (let i = 0; i <= index; i++)
@@ -282,7 +301,6 @@ export class HowtoRunner {
     const end = last === undefined ? names.length - 1 : names.indexOf(last);
     if (end < 0) throw new UsageError(`no step ${last} in box ${this.box.name}; steps: ${names.join(", ")}`);
     for (; this.next <= end; this.next++) {
-      const fp = this.fingerprint();
       const step = this.steps[this.next]!;
       const result = this.results[this.next]!;
       const t0 = Date.now();
@@ -312,8 +330,10 @@ export class HowtoRunner {
           records.push({
             step: step.name,
             bootMode: this.state.bootMode,
-            fingerprint: fp,
+            // After the step: the one that installs Xen has just learnt the PKGNAMEs.
+            fingerprint: this.fingerprint(this.state.ctx.xenPackages),
             createdAt: new Date().toISOString(),
+            ...(this.state.ctx.xenPackages ? { xenPackages: this.state.ctx.xenPackages } : {}),
             ...(checks.length > 0 ? { checks } : {}),
           });
           await this.writeSnapshots(records);

@@ -80,14 +80,8 @@ export interface NetbsdRelease {
   sysinstDistribution: "minimal";
   /** Where the release tree is looked for, in order. */
   trees: readonly NetbsdTree[];
-  xen: {
-    kernelPkg: string;
-    toolsPkg: string;
-    /** Where the kernel package installs the hypervisor (sysutils/xenkernelNNN/PLIST). */
-    xenGzPath: string;
-    /** rc.d scripts the tools package ships in /usr/pkg/share/examples/rc.d (RCD_SCRIPTS). */
-    rcdScripts: string[];
-  };
+  /** The Xen pair the box installs: the release's default, or the one `xenPackage` chose (withXenPackage). */
+  xen: XenPair;
   pkgsrc: {
     trees: readonly NetbsdTree[];
     /** Directory under `NetBSD/` for this architecture: "amd64" (6.x era) or "x86_64" (uname -p). */
@@ -101,6 +95,62 @@ export interface NetbsdRelease {
     lastBranch?: string;
   };
   sysinstFlavor: "netbsd6" | "netbsd9plus";
+}
+
+/** A xenkernelNNN/xentoolsNNN pair by PKGBASE, everything derived from NNN (xenPair). */
+export interface XenPair {
+  kernelPkg: string;
+  toolsPkg: string;
+  /** The Xen version `xl info` reports, as a prefix: "4.15" for xenkernel415. */
+  xenVersion: string;
+  /** Where the kernel package installs the hypervisor (sysutils/xenkernelNNN/PLIST). */
+  xenGzPath: string;
+  /** rc.d scripts the tools package ships in /usr/pkg/share/examples/rc.d (RCD_SCRIPTS). */
+  rcdScripts: string[];
+  /** true when `xenPackage` / `--xen` named the pair; false for the release's default. */
+  chosen: boolean;
+}
+
+/** "xenkernel415" -> "415"; undefined for anything else. The one spelling `xenPackage` and `--xen` take. */
+export function xenPairNumber(name: string): string | undefined {
+  return /^xenkernel([0-9]{2,3})$/.exec(name)?.[1];
+}
+
+/**
+ * The pair of sysutils/xenkernelNNN: its tools are xentoolsNNN, NNN is the Xen version without its dot
+ * (4.2, 4.15), the hypervisor goes to ${PREFIX}/xenNNN-kernel/ (docs/netbsd.md "Package names"), and
+ * xend ships only before Xen 4.5, which removed it.
+ */
+export function xenPair(nnn: string, chosen = false): XenPair {
+  const major = Number(nnn[0]);
+  const minor = Number(nnn.slice(1));
+  return {
+    kernelPkg: `xenkernel${nnn}`,
+    toolsPkg: `xentools${nnn}`,
+    xenVersion: `${major}.${minor}`,
+    xenGzPath: `/usr/pkg/xen${nnn}-kernel/xen.gz`,
+    rcdScripts:
+      major < 4 || (major === 4 && minor < 5)
+        ? ["xen-watchdog", "xencommons", "xend", "xendomains"]
+        : ["xen-watchdog", "xencommons", "xendomains"],
+    chosen,
+  };
+}
+
+/**
+ * The release with the Xen pair `xenPackage` names ("xenkernel415"), or as it is when none is named.
+ * Whether pkg_summary holds the pair is known only once it is fetched (fetchXenPackageTree says).
+ */
+export function withXenPackage(rel: NetbsdRelease, xenPackage: string | undefined): NetbsdRelease {
+  if (xenPackage === undefined) return rel;
+  const nnn = xenPairNumber(xenPackage);
+  if (nnn === undefined)
+    throw new UsageError(
+      `xenPackage ${JSON.stringify(xenPackage)} is not a Xen package for ${rel.box}: name a pkgsrc ` +
+        `xenkernelNNN (e.g. "xenkernel420"; its xentoolsNNN comes with it), or leave it unset for the ` +
+        `release's default, ${rel.xen.kernelPkg}`,
+    );
+  return { ...rel, xen: xenPair(nnn, true) };
 }
 
 /** The fallback quarterly branch for 9.x/10.x when no listing can be read (see NetbsdRelease.pkgsrc). */
@@ -121,12 +171,7 @@ export const NETBSD_RELEASES: readonly NetbsdRelease[] = [
     major: 6,
     branch: "netbsd-6",
     setSuffix: ".tgz",
-    xen: {
-      kernelPkg: "xenkernel42",
-      toolsPkg: "xentools42",
-      xenGzPath: "/usr/pkg/xen42-kernel/xen.gz",
-      rcdScripts: ["xen-watchdog", "xencommons", "xend", "xendomains"],
-    },
+    xen: xenPair("42"),
     pkgsrc: { trees: PKGSRC_TREES, cpu: "amd64" },
     sysinstFlavor: "netbsd6",
   }),
@@ -136,12 +181,7 @@ export const NETBSD_RELEASES: readonly NetbsdRelease[] = [
     major: 9,
     branch: "netbsd-9",
     setSuffix: ".tar.xz",
-    xen: {
-      kernelPkg: "xenkernel415",
-      toolsPkg: "xentools415",
-      xenGzPath: "/usr/pkg/xen415-kernel/xen.gz",
-      rcdScripts: ["xen-watchdog", "xencommons", "xendomains"],
-    },
+    xen: xenPair("415"),
     pkgsrc: {
       trees: PKGSRC_TREES,
       cpu: "x86_64",
@@ -156,12 +196,7 @@ export const NETBSD_RELEASES: readonly NetbsdRelease[] = [
     major: 10,
     branch: "netbsd-10",
     setSuffix: ".tar.xz",
-    xen: {
-      kernelPkg: "xenkernel420",
-      toolsPkg: "xentools420",
-      xenGzPath: "/usr/pkg/xen420-kernel/xen.gz",
-      rcdScripts: ["xen-watchdog", "xencommons", "xendomains"],
-    },
+    xen: xenPair("420"),
     pkgsrc: { trees: PKGSRC_TREES, cpu: "x86_64", defaultBranch: DEFAULT_PKGSRC_BRANCH },
     sysinstFlavor: "netbsd9plus",
   }),
@@ -618,6 +653,84 @@ export function resolvePackageClosure(
   return resolvePackageEntries(summary, roots).map(packageFileName);
 }
 
+/** A Xen pair a pkg_summary holds: its name ("xenkernel415") and the exact PKGNAMEs it resolves to. */
+export interface XenPairFound {
+  name: string;
+  /** The highest version of each: "xenkernel420-20250821nb1". */
+  kernel: string;
+  tools: string;
+}
+
+/** The pair `pair` names in `summary`, or undefined when its kernel or its tools package is missing. */
+export function findXenPair(
+  summary: readonly PkgSummaryEntry[],
+  pair: Pick<XenPair, "kernelPkg" | "toolsPkg">,
+): XenPairFound | undefined {
+  const kernel = bestMatch(summary, pair.kernelPkg);
+  const tools = bestMatch(summary, pair.toolsPkg);
+  if (kernel === undefined || tools === undefined) return undefined;
+  return { name: pair.kernelPkg, kernel: kernel.PKGNAME, tools: tools.PKGNAME };
+}
+
+/**
+ * Every xenkernelNNN of `summary` that has its xentoolsNNN, oldest Xen first; `unpaired` lists the
+ * kernels whose tools package is missing (no use to a dom0).
+ */
+export function listXenPairs(summary: readonly PkgSummaryEntry[]): {
+  pairs: XenPairFound[];
+  unpaired: string[];
+} {
+  const numbers = new Set<string>();
+  for (const e of summary) {
+    const nnn = xenPairNumber(splitPkgName(e.PKGNAME).base);
+    if (nnn !== undefined) numbers.add(nnn);
+  }
+  const pairs: XenPairFound[] = [];
+  const unpaired: string[] = [];
+  for (const nnn of [...numbers].sort((a, b) =>
+    compareVersions(xenPair(a).xenVersion, xenPair(b).xenVersion),
+  )) {
+    const found = findXenPair(summary, xenPair(nnn));
+    if (found) pairs.push(found);
+    else unpaired.push(bestMatch(summary, `xenkernel${nnn}`)!.PKGNAME);
+  }
+  return { pairs, unpaired };
+}
+
+/** What one package tree held when the chosen Xen pair was not in it. */
+export interface XenPairsSeen {
+  /** "NetBSD/x86_64/10.0_2025Q3/All". */
+  dir: string;
+  /** Where its pkg_summary.gz came from. */
+  summaryUrl: string;
+  pairs: XenPairFound[];
+  unpaired: string[];
+}
+
+/** `xenPackage` / `--xen` named a pair that no package tree of the release holds: bad input, exit 2. */
+export class XenPackageUnknownError extends UsageError {
+  constructor(
+    readonly requested: string,
+    rel: NetbsdRelease,
+    readonly seen: XenPairsSeen[],
+  ) {
+    const toolsPkg = requested.replace(/^xenkernel/, "xentools");
+    const each = (t: XenPairsSeen): string => {
+      const pairs = t.pairs.map((p) => `${p.name} (${p.kernel}, ${p.tools})`).join(", ") || "no Xen pair";
+      const unpaired = t.unpaired.length > 0 ? `; without their tools: ${t.unpaired.join(", ")}` : "";
+      return `  - ${t.dir} (${t.summaryUrl}): ${pairs}${unpaired}`;
+    };
+    const names = [...new Set(seen.flatMap((t) => t.pairs.map((p) => p.name)))];
+    super(
+      `xenPackage ${JSON.stringify(requested)}: no package tree for NetBSD ${rel.version} (${rel.pkgsrc.cpu}) ` +
+        `holds ${requested} with ${toolsPkg}. The pairs there:\n${seen.map(each).join("\n")}\n` +
+        (names.length > 0 ? `Choose one of ${names.join(", ")} with` : "Choose another with") +
+        ` "xenPackage" in nbxen.config.json or \`nbxen up --xen NAME\`, or leave it unset for ` +
+        `NetBSD ${rel.version}'s default, ${netbsdRelease(rel.box).xen.kernelPkg}.`,
+    );
+  }
+}
+
 /**
  * One line saying which tree served a release's files ("NetBSD 9.4: 8 files from
  * https://archive.netbsd.org/pub/NetBSD-archive/ ..."), from what the store recorded for each.
@@ -690,6 +803,8 @@ export interface XenPackagesFetched {
   summaryUrl: string;
   /** Cached files: pkg_summary.gz, then the packages, dependencies first. */
   files: string[];
+  /** The exact PKGNAMEs of the Xen pair: ["xenkernel420-20250821nb1", "xentools420-20250821nb1"]. */
+  xenPackages: [string, string];
 }
 
 /** No package tree the harness could find holds the Xen packages for the release. */
@@ -710,7 +825,8 @@ const MAX_BRANCHES_TRIED = 4;
  * Fetch pkg_summary.gz and the closure of the Xen kernel and tools packages into the store, from the
  * newest package tree that has them: the branch named by the caller, else the newest quarterly branch
  * the CDN or the archive lists (not newer than the release's lastBranch), else DEFAULT_PKGSRC_BRANCH.
- * Says what it chose through `log`.
+ * Says what it chose through `log`. The pair is `rel.xen` (withXenPackage); when it was chosen and no
+ * tree read holds it, XenPackageUnknownError lists the pairs each tree does hold.
  */
 export async function fetchXenPackageTree(
   store: PackageStore,
@@ -755,6 +871,8 @@ export async function fetchXenPackageTree(
   }
 
   const tried: { dir: string; problem: string }[] = [];
+  const pairMissing: XenPairsSeen[] = [];
+  let summariesRead = 0;
   for (const branch of candidates) {
     const allPath = pkgsrcAllPath(rel, branch);
     let summaryFile: CachedArtifact;
@@ -768,7 +886,15 @@ export async function fetchXenPackageTree(
       log(`pkgsrc: ${allPath} has no pkg_summary.gz (emptied, moved or never built); trying the next`);
       continue;
     }
+    summariesRead++;
     const summary = parsePkgSummary(gunzipSync(await readFile(summaryFile.path)).toString("utf8"));
+    const pair = findXenPair(summary, rel.xen);
+    if (pair === undefined && rel.xen.chosen) {
+      pairMissing.push({ dir: allPath, summaryUrl: summaryFile.url, ...listXenPairs(summary) });
+      tried.push({ dir: allPath, problem: `pkg_summary.gz has no ${wanted.join(" with ")}` });
+      log(`pkgsrc: ${allPath} has no ${wanted.join(" with ")}; trying the next`);
+      continue;
+    }
     let specs: ArtifactSpec[];
     try {
       specs = pkgsrcArtifacts(rel, summary, { pkgsrcBranch: branch }).slice(1);
@@ -783,8 +909,17 @@ export async function fetchXenPackageTree(
     for (const spec of specs) {
       files.push((await store.fetch(spec.checksum ? spec : { ...spec, trustOnFirstUse: true })).path);
     }
-    return { pkgsrcBranch: branch, allPath, summaryUrl: summaryFile.url, files };
+    return {
+      pkgsrcBranch: branch,
+      allPath,
+      summaryUrl: summaryFile.url,
+      files,
+      // Resolved above, so the pair is there.
+      xenPackages: [pair!.kernel, pair!.tools],
+    };
   }
+  if (pairMissing.length > 0 && pairMissing.length === summariesRead)
+    throw new XenPackageUnknownError(rel.xen.kernelPkg, rel, pairMissing);
   const roots = rel.pkgsrc.trees.map((t) => t.base).join(" or ");
   throw new PkgsrcTreeMissingError(
     `no binary package tree for NetBSD ${rel.version} (${rel.pkgsrc.cpu}) holds ${wanted.join(" and ")} ` +

@@ -18,7 +18,9 @@ async function open(): Promise<HowtoSession> {
   if (session) return session;
   const { config } = await loadConfig({ configPath: process.env.NBXEN_CONFIG });
   const box = process.env.NBXEN_BOX ?? config.box;
-  session = await HowtoSession.open({ ...config, box });
+  // NBXEN_XEN (`make specs XEN=xenkernel415`) overrides xenPackage as `nbxen up --xen` does.
+  const xenPackage = process.env.NBXEN_XEN || config.xenPackage;
+  session = await HowtoSession.open({ ...config, box, ...(xenPackage ? { xenPackage } : {}) });
   return session;
 }
 
@@ -71,7 +73,9 @@ export const mochaHooks = {
     const s = session;
     session = undefined;
     const files = await s.writeReports();
-    process.stderr.write(`\nHOWTO steps (${s.box.name}):\n${summaryTable(s.runner.results, s.runner.notes)}`);
+    process.stderr.write(
+      `\nHOWTO steps (${s.box.name}):\n${summaryTable(s.runner.results, s.runner.notes, s.ctx.xenPackages)}`,
+    );
     process.stderr.write(`reports: ${files.summary} ${files.junit} ${files.howto}\n`);
     const t = s.runner.state.machine?.transcriptDir;
     if (t) process.stderr.write(`console transcript: ${t}\n`);

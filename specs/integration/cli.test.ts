@@ -6,6 +6,8 @@ import { writeMeta } from "../../harness/report/history.ts";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
+import { netbsdRelease } from "../../images/catalog/netbsd.ts";
+import { makeDoubleMirror } from "../doubles/netbsd/mirror.ts";
 
 const BIN = path.resolve("bin/nbxen.js");
 
@@ -182,5 +184,83 @@ describe("nbxen CLI", function () {
     const none = await nbxen(dir, ["report", "--compare", a, "no-such-run"]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /no run no-such-run/);
+  });
+});
+
+// No QEMU: the Xen choice is settled when the session opens, before the accelerator probe (qemu.binary
+// names no QEMU to prove it). The mirror is the installed-NetBSD double's (10.1: xenkernel420 and 415).
+describe("nbxen up --xen / xenPackage", function () {
+  this.timeout(180_000);
+  let dir: string;
+  let mirror: string;
+  before(async () => {
+    mirror = await mkdtemp(path.join(os.tmpdir(), "nbxen-xen-mirror-"));
+    await makeDoubleMirror(mirror, netbsdRelease("netbsd-10.1"));
+  });
+  after(() => rm(mirror, { recursive: true, force: true }));
+  beforeEach(async () => (dir = await mkdtemp(path.join(os.tmpdir(), "nbxen-cli-xen-"))));
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  const config = (extra: object) =>
+    writeFile(
+      path.join(dir, "nbxen.config.json"),
+      JSON.stringify({ box: "netbsd-10.1", mirror, qemu: { binary: "/nonexistent/qemu" }, ...extra }),
+    );
+
+  it("an unknown pair exits 2 before anything boots, naming it, the release, the tree and the pairs there", async () => {
+    await config({});
+    const r = await nbxen(dir, ["up", "--xen", "xenkernel418"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /xenPackage "xenkernel418": no package tree for NetBSD 10\.1 \(x86_64\) holds xenkernel418 with xentools418/,
+    );
+    assert.match(
+      r.stderr,
+      /- NetBSD\/x86_64\/10\.0_2025Q3\/All \(.*pkg_summary\.gz\): xenkernel415 \(xenkernel415-4\.15\.5, xentools415-4\.15\.5\), xenkernel420 \(xenkernel420-4\.20\.1, xentools420-4\.20\.1\)/,
+    );
+    assert.match(
+      r.stderr,
+      /Choose one of xenkernel415, xenkernel420 with "xenPackage" .* `nbxen up --xen NAME`/,
+    );
+    assert.doesNotMatch(r.stderr, /nonexistent\/qemu/, "QEMU was never looked for");
+    assert.equal(existsSync(path.join(dir, ".nbxen/machines/netbsd-10.1/disks")), false, "no disk was made");
+  });
+
+  it("--xen overrides the config's xenPackage, which overrides the release's default", async () => {
+    await config({ xenPackage: "xenkernel419" });
+    const fromConfig = await nbxen(dir, ["up"]);
+    assert.equal(fromConfig.code, 2, fromConfig.stderr);
+    assert.match(fromConfig.stderr, /xenPackage "xenkernel419": no package tree/);
+    const fromFlag = await nbxen(dir, ["up", "--xen", "xenkernel418"]);
+    assert.equal(fromFlag.code, 2, fromFlag.stderr);
+    assert.match(fromFlag.stderr, /xenPackage "xenkernel418": no package tree/);
+    assert.doesNotMatch(fromFlag.stderr, /xenkernel419/);
+  });
+
+  it("a name of the wrong shape or for the wrong box exits 2 and says what to give", async () => {
+    await config({});
+    const shape = await nbxen(dir, ["up", "--xen", "xen415"]);
+    assert.equal(shape.code, 2, shape.stderr);
+    assert.match(shape.stderr, /"xen415" is not a Xen package for netbsd-10\.1: name a pkgsrc xenkernelNNN/);
+    const debian = await nbxen(dir, ["up", "--box", "debian-12", "--xen", "xenkernel420"]);
+    assert.equal(debian.code, 2, debian.stderr);
+    assert.match(debian.stderr, /"xenkernel420" is a NetBSD pkgsrc package; debian-12 runs Debian's own/);
+    const netbsd = await nbxen(dir, ["up", "--xen", "debian"]);
+    assert.equal(netbsd.code, 2, netbsd.stderr);
+    assert.match(netbsd.stderr, /"debian" is the debian-12 box's own Xen; netbsd-10\.1 installs a pkgsrc/);
+  });
+
+  it("status names the exact PKGNAMEs of the last run", async () => {
+    await config({ xenPackage: "xenkernel415" });
+    await writeMeta(path.join(dir, ".nbxen/reports/netbsd-10.1"), {
+      box: "netbsd-10.1",
+      createdAt: "2026-01-01T00:00:00.000Z",
+      harness: { version: "0" },
+      xenPackages: ["xenkernel415-4.15.5", "xentools415-4.15.5"],
+    });
+    const s = await nbxen(dir, ["status"]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout, /^xen:\s+xenkernel415-4\.15\.5 xentools415-4\.15\.5 \(last run\)$/m);
   });
 });

@@ -16,6 +16,8 @@ import {
   PkgsrcTreeMissingError,
   pkgPath,
   releaseArtifacts,
+  withXenPackage,
+  XenPackageUnknownError,
 } from "../../images/catalog/netbsd.ts";
 import {
   ArtifactStore,
@@ -212,6 +214,53 @@ describe("NetBSD mirror: choosing the pkgsrc tree", function () {
       "http://10.0.2.2:8080/pkgsrc/packages/NetBSD/x86_64/9.0_2025Q3/All",
     );
     assert.ok(got.files.every((f) => f.includes(`${path.sep}9.0_2025Q3${path.sep}All${path.sep}`)));
+  });
+
+  it("10.x: a chosen pair the newest branch lacks comes from the next branch that has it", async () => {
+    const rel = withXenPackage(netbsdRelease("netbsd-10.1"), "xenkernel415");
+    const xen420 = [{ PKGNAME: "xenkernel420-20250821nb1" }, { PKGNAME: "xentools420-20250821nb3" }];
+    const root = await makeNetbsdMirror(path.join(dir, "mirror"), rel, {
+      pkgsrc: [
+        { tree: "cdn", dir: "10.0_2025Q4", packages: xen420 },
+        { tree: "cdn", dir: "10.0_2025Q3", packages: [...xen420, ...xen415] },
+      ],
+    });
+    const lines: string[] = [];
+    const store = new ArtifactStore({ cacheDir: path.join(dir, "cache"), mirror: root });
+    const got = await fetchXenPackageTree(store, rel, { log: (l) => lines.push(l) });
+    assert.equal(got.pkgsrcBranch, "2025Q3");
+    assert.deepEqual(got.xenPackages, ["xenkernel415-4.15.5nb2", "xentools415-4.15.5nb4"]);
+    assert.ok(
+      lines.some((l) => /10\.0_2025Q4\/All has no xenkernel415 with xentools415; trying the next/.test(l)),
+      lines.join("\n"),
+    );
+  });
+
+  it("10.x: a chosen pair no branch holds is a usage error listing each branch and its pairs", async () => {
+    const rel = withXenPackage(netbsdRelease("netbsd-10.1"), "xenkernel418");
+    const root = await makeNetbsdMirror(path.join(dir, "mirror"), rel, {
+      pkgsrc: [
+        {
+          tree: "cdn",
+          dir: "10.0_2025Q4",
+          packages: [{ PKGNAME: "xenkernel420-1" }, { PKGNAME: "xentools420-1" }],
+        },
+        { tree: "cdn", dir: "10.0_2025Q3", packages: [{ PKGNAME: "xenkernel418-4.18.3" }, ...xen415] },
+      ],
+    });
+    const store = new ArtifactStore({ cacheDir: path.join(dir, "cache"), mirror: root });
+    await assert.rejects(fetchXenPackageTree(store, rel), (e: unknown) => {
+      assert.ok(e instanceof XenPackageUnknownError, String(e));
+      assert.deepEqual(
+        e.seen.map((t) => [t.dir, t.pairs.map((p) => p.name), t.unpaired]),
+        [
+          ["NetBSD/x86_64/10.0_2025Q4/All", ["xenkernel420"], []],
+          ["NetBSD/x86_64/10.0_2025Q3/All", ["xenkernel415"], ["xenkernel418-4.18.3"]],
+        ],
+      );
+      assert.match(e.message, /Choose one of xenkernel420, xenkernel415 with "xenPackage"/);
+      return true;
+    });
   });
 
   it("10.x: an emptied newest branch is passed over for the next one on the CDN", async () => {

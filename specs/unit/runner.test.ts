@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Box, BoxContext, HowtoState } from "../../harness/boxes/box.ts";
@@ -174,6 +174,38 @@ describe("HowtoRunner (multistep)", () => {
     b.state.ctx.config.dom0MemoryMiB = 1024;
     assert.notEqual(a.fingerprint(), b.fingerprint());
   });
+
+  it("the fingerprint names the Xen PKGNAMEs; a run that resolved them reuses only snapshots made with them", async () => {
+    const r = await runnerWith(recordingSteps([]), dir);
+    const before = r.fingerprint();
+    const nb1 = ["xenkernel420-20250821nb1", "xentools420-20250821nb1"];
+    const nb2 = ["xenkernel420-20250821nb2", "xentools420-20250821nb2"];
+    assert.notEqual(r.fingerprint(nb1), r.fingerprint(nb2));
+    assert.equal(r.fingerprint(undefined), before, "no PKGNAMEs known: the fingerprint it always had");
+    const record = (step: string, xenPackages?: string[]) => ({
+      step,
+      bootMode: "disk",
+      fingerprint: r.fingerprint(xenPackages),
+      createdAt: "2026-01-01T00:00:00Z",
+      ...(xenPackages ? { xenPackages } : {}),
+    });
+    await writeFile(
+      path.join(dir, "snapshots.json"),
+      JSON.stringify([record("install-os"), record("install-xen", nb1), record("boot-xen", nb2)]),
+    );
+    const steps = async () => (await r.matchingSnapshots()).map((s) => s.step);
+    assert.deepEqual(
+      await steps(),
+      ["install-os", "install-xen", "boot-xen"],
+      "nothing pinned: each its own",
+    );
+    r.state.ctx.xenPackages = nb1;
+    assert.deepEqual(
+      await steps(),
+      ["install-os", "install-xen"],
+      "pinned to nb1: nb2's snapshot is not reused",
+    );
+  });
 });
 
 describe("reports", () => {
@@ -211,6 +243,11 @@ describe("reports", () => {
     assert.match(t[0]!, /^step\s+result\s+seconds\s+snapshot$/);
     assert.match(t[2]!, /^install-os\s+passed\s+61\.3\s+install-os$/);
     assert.match(t[3]!, /^boot-xen\s+failed\s+3\.0\s+-$/);
+    assert.doesNotMatch(t.join("\n"), /xen packages/);
+    assert.match(
+      summaryTable(results, [], ["xenkernel420-20250821nb1", "xentools420-20250821nb1"]),
+      /^domu .*\n\nxen packages: xenkernel420-20250821nb1 xentools420-20250821nb1\n$/m,
+    );
   });
 
   it("HOWTO report: one row per table line in table order, with status, step and note", () => {

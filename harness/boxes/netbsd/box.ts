@@ -20,7 +20,7 @@ export function netbsdFacts(rel: NetbsdRelease): BoxFacts {
     os: "netbsd",
     xenConfigDir: "/usr/pkg/etc/xen",
     bridge: "bridge0",
-    expectedXenVersion: { xenkernel42: "4.2", xenkernel415: "4.15", xenkernel420: "4.20" }[rel.xen.kernelPkg],
+    expectedXenVersion: rel.xen.xenVersion,
     packageInstalledCommand: (name) => `pkg_info -qe ${name}`,
     xenPackages: [rel.xen.kernelPkg, rel.xen.toolsPkg],
     bootConfigCommand: "cat /boot.cfg",
@@ -71,6 +71,11 @@ export function netbsdBox(rel: NetbsdRelease): Box {
       const files = await fetchRelease(ctx.store, rel, log);
       const pkgs = await fetchXenPackages(ctx.store, rel, ctx.config.pkgsrcBranch, log);
       return [...files.values(), ...pkgs.files];
+    },
+    async resolveChosenXen(ctx) {
+      if (!rel.xen.chosen) return undefined;
+      const log = (l: string) => ctx.reporter.debug(l);
+      return (await fetchXenPackages(ctx.store, rel, ctx.config.pkgsrcBranch, log)).xenPackages;
     },
     async machineOptions(state: HowtoState, mode: BootMode): Promise<MachineOptions> {
       const { ctx } = state;

@@ -49,8 +49,10 @@ export function writeFileCommand(path: string, content: string): string {
 
 /** How the release's Xen packages differ from the HOWTO's xenkernel42/xentools42; undefined when they do not. */
 export function xenPackagesDeviation(rel: NetbsdRelease): string | undefined {
-  const { kernelPkg, toolsPkg } = rel.xen;
+  const { kernelPkg, toolsPkg, chosen } = rel.xen;
   if (kernelPkg === "xenkernel42") return undefined;
+  if (chosen)
+    return `${kernelPkg}/${toolsPkg} instead of the HOWTO's xenkernel42/xentools42: chosen with xenPackage (or --xen)`;
   return (
     `${kernelPkg}/${toolsPkg} instead of the HOWTO's xenkernel42/xentools42: the ${rel.box} box tests the ` +
     `Xen that pkgsrc builds for NetBSD ${rel.major} (the HOWTO's recommendation dates from NetBSD 6)`

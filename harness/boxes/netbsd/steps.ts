@@ -133,6 +133,8 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
       const pkgs = await fetchXenPackages(state.ctx.store, rel, state.ctx.config.pkgsrcBranch, (l) =>
         state.ctx.reporter.info(l),
       );
+      state.ctx.xenPackages = pkgs.xenPackages;
+      state.ctx.reporter.info(`xen packages: ${pkgs.xenPackages.join(" ")}`);
       const url = serverUrl(state);
       await runCommands(
         state,

@@ -12,15 +12,23 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import type { NetbsdRelease } from "../../../images/catalog/netbsd.ts";
+import { xenPair, type NetbsdRelease, type XenPair } from "../../../images/catalog/netbsd.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-/** The Xen release each box's packages carry (pkgsrc sysutils/xenkernel42, 415, 420; versions illustrative). */
-export function xenVersionOf(rel: NetbsdRelease): string {
-  return (
-    { xenkernel42: "4.2.5", xenkernel415: "4.15.5", xenkernel420: "4.20.1" }[rel.xen.kernelPkg] ?? "4.20.1"
-  );
+/**
+ * The Xen pairs each box's package directory holds: the release's default, and for 10.1 also
+ * xenkernel415 (pkgsrc built it for NetBSD 10.0 until 2025Q3), so a run can choose it (xenPackage).
+ */
+export const DOUBLE_XEN_PAIRS: Readonly<Record<string, readonly string[]>> = {
+  "netbsd-6.1.5": ["42"],
+  "netbsd-9.4": ["415"],
+  "netbsd-10.1": ["420", "415"],
+};
+
+/** The Xen release a pair's packages carry (pkgsrc sysutils/xenkernel42, 415, 420; versions illustrative). */
+export function xenVersionOf(pair: Pick<XenPair, "kernelPkg">): string {
+  return { xenkernel42: "4.2.5", xenkernel415: "4.15.5", xenkernel420: "4.20.1" }[pair.kernelPkg] ?? "4.20.1";
 }
 
 /** What the double's hypervisor image holds: its identity, read back by the double's boot loader. */
@@ -59,9 +67,9 @@ function walk(dir: string, base = dir): string[] {
   return out.sort();
 }
 
-function xenPackages(rel: NetbsdRelease): PkgDef[] {
-  const v = xenVersionOf(rel);
-  const kernelDir = path.posix.relative("/usr/pkg", path.posix.dirname(rel.xen.xenGzPath));
+function xenPairPackages(rel: NetbsdRelease, pair: XenPair): PkgDef[] {
+  const v = xenVersionOf(pair);
+  const kernelDir = path.posix.relative("/usr/pkg", path.posix.dirname(pair.xenGzPath));
   const python = rel.major === 6 ? "python27-2.7.9" : "python311-3.11.13";
   const toolsDir = path.join(HERE, "pkgfiles", "xentools");
   const tools: Record<string, string> = {};
@@ -73,28 +81,38 @@ function xenPackages(rel: NetbsdRelease): PkgDef[] {
   tools["share/examples/xen/xl.conf"] = '## Global XL config file ##\n#autoballoon="auto"\n';
   return [
     {
-      pkgname: `${rel.xen.kernelPkg}-${v}`,
+      pkgname: `${pair.kernelPkg}-${v}`,
       comment: `Xen ${v} Kernel`,
       depends: [],
       files: { [`${kernelDir}/xen.gz`]: xenImage(v) },
       display:
         `===========================================================================\n` +
-        `The Xen hypervisor is in ${rel.xen.xenGzPath}; copy it to / and add it to /boot.cfg.\n` +
+        `The Xen hypervisor is in ${pair.xenGzPath}; copy it to / and add it to /boot.cfg.\n` +
         `===========================================================================\n`,
     },
     {
-      pkgname: `${rel.xen.toolsPkg}-${v}`,
+      pkgname: `${pair.toolsPkg}-${v}`,
       comment: `Userland Tools for Xen ${v}`,
       depends: [`${python.replace(/-[^-]*$/, "")}>=${rel.major === 6 ? "2.7" : "3.11"}`, "libyajl>=2.0"],
       files: tools,
       install: `#!/bin/sh\ncase "$2" in POST-INSTALL) mkdir -p /usr/pkg/etc/xen && cp -p /usr/pkg/share/examples/xen/xl.conf /usr/pkg/etc/xen/xl.conf ;; esac\n`,
       display:
         `===========================================================================\n` +
-        `The following files should be created for ${rel.xen.toolsPkg}-${v}:\n\n` +
+        `The following files should be created for ${pair.toolsPkg}-${v}:\n\n` +
         `\t/etc/rc.d/xencommons (m=0755)\n\t    [/usr/pkg/share/examples/rc.d/xencommons]\n` +
         `\t/etc/rc.d/xendomains (m=0755)\n\t    [/usr/pkg/share/examples/rc.d/xendomains]\n` +
         `===========================================================================\n`,
     },
+  ];
+}
+
+/** The packages of the box's package directory: each of its Xen pairs, then their dependencies. */
+function xenPackages(rel: NetbsdRelease): PkgDef[] {
+  const python = rel.major === 6 ? "python27-2.7.9" : "python311-3.11.13";
+  const pairs = DOUBLE_XEN_PAIRS[rel.box];
+  if (pairs === undefined) throw new Error(`DOUBLE_XEN_PAIRS names no Xen pair for ${rel.box}`);
+  return [
+    ...pairs.flatMap((nnn) => xenPairPackages(rel, xenPair(nnn))),
     {
       pkgname: python,
       comment: "Interpreted, interactive, object-oriented programming language",
