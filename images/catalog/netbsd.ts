@@ -705,6 +705,8 @@ export interface XenPairsSeen {
   summaryUrl: string;
   pairs: XenPairFound[];
   unpaired: string[];
+  /** The cached copy that was read, when pkg_summary.gz came from the cache rather than the tree. */
+  cachedPath?: string;
 }
 
 /** `xenPackage` / `--xen` named a pair that no package tree of the release holds: bad input, exit 2. */
@@ -718,7 +720,10 @@ export class XenPackageUnknownError extends UsageError {
     const each = (t: XenPairsSeen): string => {
       const pairs = t.pairs.map((p) => `${p.name} (${p.kernel}, ${p.tools})`).join(", ") || "no Xen pair";
       const unpaired = t.unpaired.length > 0 ? `; without their tools: ${t.unpaired.join(", ")}` : "";
-      return `  - ${t.dir} (${t.summaryUrl}): ${pairs}${unpaired}`;
+      const cached = t.cachedPath
+        ? ` (read from the cache, ${t.cachedPath}: remove it to read the tree's current one)`
+        : "";
+      return `  - ${t.dir} (${t.summaryUrl}): ${pairs}${unpaired}${cached}`;
     };
     const names = [...new Set(seen.flatMap((t) => t.pairs.map((p) => p.name)))];
     super(
@@ -890,7 +895,12 @@ export async function fetchXenPackageTree(
     const summary = parsePkgSummary(gunzipSync(await readFile(summaryFile.path)).toString("utf8"));
     const pair = findXenPair(summary, rel.xen);
     if (pair === undefined && rel.xen.chosen) {
-      pairMissing.push({ dir: allPath, summaryUrl: summaryFile.url, ...listXenPairs(summary) });
+      pairMissing.push({
+        dir: allPath,
+        summaryUrl: summaryFile.url,
+        ...listXenPairs(summary),
+        ...(summaryFile.fromCache ? { cachedPath: summaryFile.path } : {}),
+      });
       tried.push({ dir: allPath, problem: `pkg_summary.gz has no ${wanted.join(" with ")}` });
       log(`pkgsrc: ${allPath} has no ${wanted.join(" with ")}; trying the next`);
       continue;
