@@ -12,7 +12,7 @@ import type { HowtoRef } from "../../howto/refs.ts";
 import { UsageError } from "../../../lib/errors.ts";
 import { kernelUrl, type NetbsdRelease, type XenKernel } from "../../../images/catalog/netbsd.ts";
 import { deviationFromHowto, xenMenuLine, type XenEntry } from "./bootcfg.ts";
-import { formatRcValue, rcVarShellEdit, shQuote } from "./rcconf.ts";
+import { rcVarShellEdit, shQuote } from "./rcconf.ts";
 
 export interface GuestCommand {
   /** Exactly what is typed at the prompt (a here-document spans several lines). */
@@ -341,18 +341,4 @@ export function makeDomUDisk(path: string, sizeMiB: number): GuestCommand[] {
     },
     { sh: `test -f ${shQuote(path)}`, check: true },
   ];
-}
-
-/** Create and list a domain (the HOWTO's `xl create`); the console is attached separately. */
-export function createDomU(name: string, opts: RootOption = {}): GuestCommand[] {
-  const path = domUConfigPath(name, opts);
-  return [
-    { sh: `xl create ${shQuote(path)}`, howto: "xl-create" },
-    { sh: `xl list ${shQuote(name)} >/dev/null`, check: true },
-  ];
-}
-
-/** The whole value as rc.conf will hold it, for reports. */
-export function rcConfLine(name: string, value: string): string {
-  return `${name}=${formatRcValue(value)}`;
 }
