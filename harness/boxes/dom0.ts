@@ -92,3 +92,18 @@ export async function leaveDomUConsole(state: HowtoState, c: DomUConsole, typing
     state.shell = await GuestShell.attach(c.console, { timeoutMs: 120_000, ...typing });
   }
 }
+
+/**
+ * The configured domUs that start with the dom0 (HOWTO: xendomains). With none, the xendomains line is
+ * recorded as not exercised and the list is empty.
+ */
+export function autostartDomUNames(state: HowtoState): string[] {
+  const names = state.ctx.config.domUs.filter((x) => x.autostart).map((x) => x.name);
+  if (names.length === 0)
+    state.checks.push({
+      id: "xendomains",
+      status: "not-exercised",
+      note: "no domU has autostart: true in the configuration",
+    });
+  return names;
+}

@@ -7,6 +7,7 @@ import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from ".
 import { domainGoneCommand, domainListedCommand } from "../xl-commands.ts";
 import { bootMachine } from "../../steps/boot.ts";
 import {
+  autostartDomUNames,
   createWithConsole,
   leaveDomUConsole,
   live,
@@ -281,21 +282,14 @@ const autostart: Step<HowtoState> = {
   ],
   async run(state) {
     const { shell } = live(state);
-    const d = state.ctx.config.domUs.filter((x) => x.autostart);
-    if (d.length === 0) {
-      state.checks.push({
-        id: "xendomains",
-        status: "not-exercised",
-        note: "no domU has autostart: true in the configuration",
-      });
-      return;
-    }
+    const names = autostartDomUNames(state);
+    if (names.length === 0) return;
     await shell.run(
-      `mkdir -p /etc/xen/auto && ${d.map((x) => `ln -sf /etc/xen/${x.name}.cfg /etc/xen/auto/${x.name}.cfg`).join(" && ")}`,
+      `mkdir -p /etc/xen/auto && ${names.map((n) => `ln -sf /etc/xen/${n}.cfg /etc/xen/auto/${n}.cfg`).join(" && ")}`,
     );
     await shell.run("systemctl enable xendomains.service 2>&1");
     await rebootAndLogin(state, [XEN_BANNER]);
-    for (const x of d) await live(state).shell.run(domainListedCommand(x.name), { timeoutMs: 240_000 });
+    for (const n of names) await live(state).shell.run(domainListedCommand(n), { timeoutMs: 240_000 });
     await live(state).shell.run("ip -4 addr show bridge0 | grep -q 'inet '");
   },
 };

@@ -8,6 +8,7 @@ import type { HowtoState } from "../box.ts";
 import { loginAsRoot } from "../login.ts";
 import { DomUNoAddressError, domainGoneCommand, domainListedCommand } from "../xl-commands.ts";
 import {
+  autostartDomUNames,
   createWithConsole as createDomUConsole,
   leaveDomUConsole,
   live,
@@ -234,15 +235,8 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
     title: "xendomains: the domU starts at dom0 boot",
     howto: ["xendomains"],
     async run(state) {
-      const names = state.ctx.config.domUs.filter((x) => x.autostart).map((x) => x.name);
-      if (names.length === 0) {
-        state.checks.push({
-          id: "xendomains",
-          status: "not-exercised",
-          note: "no domU has autostart: true in the configuration",
-        });
-        return;
-      }
+      const names = autostartDomUNames(state);
+      if (names.length === 0) return;
       await runCommands(state, xendomainsRcConf(names));
       await rebootInto(state, [XEN_BANNER]);
       for (const n of names) await live(state).shell.run(domainListedCommand(n), { timeoutMs: 300_000 });

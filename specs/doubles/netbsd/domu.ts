@@ -102,7 +102,8 @@ export class DomUHost {
     return path.join(this.o.sys.root, "var/run/nbxen/xl");
   }
 
-  host(rel: string): string {
+  /** A path of the dom0's file system, as the simulator sees it. */
+  guestPath(rel: string): string {
     return path.join(this.o.sys.root, rel.replace(/^\/+/, ""));
   }
 
@@ -151,7 +152,7 @@ export class DomUHost {
   /** The vif is on a bridge that has the dom0's wm0 on it: the domU reaches slirp's network. */
   onNetwork(bridge: string): boolean {
     if (!bridge) return false;
-    const members = this.host(`var/run/nbxen/if/${bridge}.members`);
+    const members = this.guestPath(`var/run/nbxen/if/${bridge}.members`);
     return existsSync(members) && readFileSync(members, "utf8").split("\n").includes("wm0");
   }
 
@@ -292,7 +293,7 @@ class DomU {
   }
 
   private get diskFile(): string {
-    return this.host.host(this.rec.disk);
+    return this.host.guestPath(this.rec.disk);
   }
 
   private async run(): Promise<void> {
@@ -426,7 +427,7 @@ class DomU {
    * shutdown/halt asked for it.
    */
   private async runShell(install: InstallRecord): Promise<"halt" | undefined> {
-    const ctl = `${this.host.host(`var/run/nbxen/xl/.${this.name}.power`)}`;
+    const ctl = this.host.guestPath(`var/run/nbxen/xl/.${this.name}.power`);
     rmSync(ctl, { force: true });
     // A session of its own and +m: the shell must never take the dom0's terminal (job control would
     // make it the terminal's foreground group, and the simulator's reads would fail with EIO).

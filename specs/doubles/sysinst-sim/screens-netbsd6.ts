@@ -213,7 +213,7 @@ export async function sysinst6(ctx: FlowContext): Promise<void> {
 }
 
 async function install(ctx: FlowContext): Promise<void> {
-  const { ui, hw, record, version } = ctx;
+  const { ui, record, version } = ctx;
   await ui.yes("install-confirm", INSTALLUSURE, "noyes", "yes or no?");
 
   const disks = listedDisks(ctx);
