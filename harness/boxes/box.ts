@@ -1,3 +1,4 @@
+import type { LocalXenPair } from "../../images/catalog/netbsd-local-packages.ts";
 import type { GuestShell } from "../console/shell.ts";
 import type { AcceleratorChoice } from "../machine/accel.ts";
 import type { Machine, MachineOptions } from "../machine/machine.ts";
@@ -25,6 +26,8 @@ export interface BoxContext {
    * (Box.resolveChosenXen), by the step that installs them, or from the snapshot the run resumed.
    */
   xenPackages?: string[];
+  /** The locally built Xen pair the run installs (config xenPackageFiles, `nbxen up --xen-package`). */
+  localXen?: LocalXenPair;
 }
 
 /** How QEMU boots the box: from the install media, a kernel handed over directly, or its own disk. */
@@ -39,6 +42,22 @@ export interface HowtoState {
   bootMode: BootMode;
   /** The deviations and not-exercised HOWTO lines the steps recorded while they ran. */
   checks: HowtoCheck[];
+  /** What an update-xen step did, once it has: the specs check the machine against it. */
+  xenUpdate?: XenUpdateRecord;
+}
+
+/** An in-place Xen update (`nbxen update-xen`): the pair before and after, and what `xl info` must say. */
+export interface XenUpdateRecord {
+  /** PKGNAMEs installed before: ["xenkernel420-4.20.1", "xentools420-4.20.1"]. */
+  from: string[];
+  /** PKGNAMEs installed after. */
+  to: string[];
+  /** `xl info`'s xen_version after the reboot starts with this ("4.20.2", or "4.15" for a pair by name). */
+  expectXenVersion: string;
+  /** The autostart domUs that had to come back. */
+  domUs: string[];
+  /** A locally built pair: each package file's SHA256. */
+  localFiles?: { pkgname: string; sha256: string }[];
 }
 
 /** OS differences the specs need: the spec says what is checked, the box says how on its OS. */
@@ -89,6 +108,14 @@ export interface Box {
   readonly facts: BoxFacts;
   /** The HOWTO steps, in HOWTO order. */
   steps(): Step<HowtoState>[];
+  /**
+   * The in-place Xen update to `to` (a xenkernelNNN name, or paths of a locally built pair), run after
+   * the HOWTO steps; a box without one cannot be updated by the harness. Bad input: UsageError.
+   */
+  updateXenStep?(
+    to: readonly string[],
+    ctx: Pick<BoxContext, "config" | "store" | "reporter">,
+  ): Promise<Step<HowtoState>>;
   /** QEMU options to boot this box in the given mode (disks, media, NIC, kernel). */
   machineOptions(state: HowtoState, mode: BootMode): Promise<MachineOptions>;
   /** Fetches (and builds) everything the box needs into the cache, without booting it; returns what it has. */
@@ -98,7 +125,9 @@ export interface Box {
    * tree it will be installed from, or the error saying which pairs exist. Undefined for the box's own Xen,
    * which the install step resolves (a default run needs no package tree before it gets there).
    */
-  resolveChosenXen?(ctx: Pick<BoxContext, "config" | "store" | "reporter">): Promise<string[] | undefined>;
+  resolveChosenXen?(
+    ctx: Pick<BoxContext, "config" | "store" | "reporter" | "localXen">,
+  ): Promise<string[] | undefined>;
   /** The machine's main disk, where the step snapshots live. */
   diskPath(machineDir: string): string;
   /** `xl create` a configured domU, watch its console until it is up, return its address on the bridge. */

@@ -20,7 +20,7 @@ import {
   runsDir,
   type RunRecord,
 } from "../report/history.ts";
-import { HowtoSession, machineDirFor } from "../session.ts";
+import { HowtoSession, lockMachineDir, machineDirFor } from "../session.ts";
 import { summaryTable } from "../steps/report.ts";
 import { StepFailedError } from "../steps/runner.ts";
 import { InterruptedError } from "../../lib/abort.ts";
@@ -31,6 +31,8 @@ import { doctor } from "./doctor.ts";
 export interface UpOptions {
   /** The Xen pair (`--xen`), overriding the config's xenPackage. */
   xen?: string;
+  /** A locally built pair's files or directories (`--xen-package`), overriding xenPackageFiles. */
+  xenPackage?: string[];
   from?: string;
   to?: string;
   fresh?: boolean;
@@ -39,12 +41,18 @@ export interface UpOptions {
   verbose?: boolean;
   /** Ctrl-C / SIGTERM: the run stops, the step is marked interrupted, the reports are written. */
   signal?: AbortSignal;
+  /** `nbxen update-xen --to`: after the HOWTO steps, update Xen in place to this pair or these files. */
+  updateXenTo?: string[];
 }
 
 const out = (line: string) => process.stdout.write(line + "\n");
 
 export async function up(given: ResolvedConfig, opts: UpOptions): Promise<number> {
-  const config = opts.xen === undefined ? given : { ...given, xenPackage: opts.xen };
+  const config = {
+    ...given,
+    ...(opts.xen !== undefined ? { xenPackage: opts.xen } : {}),
+    ...(opts.xenPackage ? { xenPackageFiles: opts.xenPackage.map((p) => path.resolve(p)) } : {}),
+  };
   const reporter = createReporter({ verbose: opts.verbose });
   // The Xen choice and step names are checked before anything is locked, probed, downloaded or booted.
   const names = (await getBox(config.box, config.xenPackage)).steps().map((s) => s.name);
@@ -60,6 +68,7 @@ export async function up(given: ResolvedConfig, opts: UpOptions): Promise<number
   await using session = await HowtoSession.open(config, {
     reporter,
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.updateXenTo ? { updateXenTo: opts.updateXenTo } : {}),
   });
   const { runner, box } = session;
   reporter.info(`box ${box.name}: ${box.description}`);
@@ -125,6 +134,7 @@ export async function status(config: ResolvedConfig): Promise<number> {
 
 export async function halt(config: ResolvedConfig): Promise<number> {
   const dir = machineDir(config);
+  await using _lock = await lockMachineDir(dir.root);
   let machine: Machine;
   try {
     machine = await Machine.attach(config.box, dir.root);
@@ -140,6 +150,7 @@ export async function halt(config: ResolvedConfig): Promise<number> {
 
 export async function destroy(config: ResolvedConfig): Promise<number> {
   const dir = machineDir(config);
+  await using _lock = await lockMachineDir(dir.root);
   try {
     const machine = await Machine.attach(config.box, dir.root);
     await machine.stop();
@@ -197,6 +208,7 @@ export async function exec(
 ): Promise<number> {
   if (!command.trim()) throw new UsageError("exec: give a command, e.g. nbxen exec 'xl list'");
   const box = await getBox(config.box, config.xenPackage);
+  await using _lock = await lockMachineDir(machineDir(config).root);
   await using machine = await Machine.attach(config.box, machineDir(config).root, { signal });
   const shell = await box.login(machine);
   // A subshell, so `exit N` ends the command, not the guest's login shell.
@@ -205,8 +217,25 @@ export async function exec(
   return result.exitCode;
 }
 
-async function attachRunning(config: ResolvedConfig): Promise<Machine> {
-  return Machine.attach(config.box, machineDir(config).root);
+/** The running machine, for a verb that changes it: refused while a run (`up`, the specs) holds it. */
+async function attachRunning(config: ResolvedConfig): Promise<{ machine: Machine } & AsyncDisposable> {
+  const lock = await lockMachineDir(machineDir(config).root);
+  try {
+    const machine = await Machine.attach(config.box, machineDir(config).root);
+    return {
+      machine,
+      async [Symbol.asyncDispose]() {
+        try {
+          await machine[Symbol.asyncDispose]();
+        } finally {
+          await lock.release();
+        }
+      },
+    };
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
 }
 
 export async function snapshotList(config: ResolvedConfig): Promise<number> {
@@ -223,14 +252,15 @@ export async function snapshotList(config: ResolvedConfig): Promise<number> {
 export async function snapshotSave(config: ResolvedConfig, name: string): Promise<number> {
   if (!/^[A-Za-z0-9_.-]+$/.test(name))
     throw new UsageError(`snapshot name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-'`);
-  await using machine = await attachRunning(config);
-  await machine.savevm(name);
+  await using running = await attachRunning(config);
+  await running.machine.savevm(name);
   out(`saved snapshot ${name}`);
   return 0;
 }
 
 export async function snapshotRestore(config: ResolvedConfig, name: string): Promise<number> {
-  await using machine = await attachRunning(config);
+  await using running = await attachRunning(config);
+  const { machine } = running;
   const known = await machine.snapshots();
   if (!known.includes(name))
     throw new UsageError(`no snapshot ${JSON.stringify(name)}; snapshots: ${known.join(", ") || "none"}`);

@@ -117,6 +117,9 @@ export async function loadConfig(opts: { configPath?: string; cwd?: string } = {
       ...config,
       cacheDir: config.cacheDir ? path.resolve(base, config.cacheDir) : defaultCacheDir(),
       stateDir: path.resolve(base, config.stateDir ?? ".nbxen"),
+      ...(config.xenPackageFiles
+        ? { xenPackageFiles: config.xenPackageFiles.map((f) => path.resolve(base, f)) }
+        : {}),
     },
   };
 }

@@ -37,6 +37,12 @@ export interface HarnessConfig {
    * `nbxen up --xen` overrides it.
    */
   xenPackage?: string;
+  /**
+   * A locally built xenkernelNNN/xentoolsNNN pair for a NetBSD box to install instead of the mirror's:
+   * package files, or directories holding them (relative to the config file); dependencies still come
+   * from the mirror. `nbxen up --xen-package PATH...` overrides it.
+   */
+  xenPackageFiles?: string[];
   domUs: DomUConfig[];
   qemu: QemuConfig;
   /** A directory or URL laid out like NetBSD's tree, used instead of NetBSD's mirrors. */
@@ -63,6 +69,7 @@ export const configSchema = {
     diskGiB: { type: "integer", minimum: 2, maximum: 2048, default: 8 },
     dom0MemoryMiB: { type: "integer", minimum: 128, maximum: 65536, default: 512 },
     xenPackage: { type: "string", pattern: "^(xenkernel[0-9]{2,3}|debian)$" },
+    xenPackageFiles: { type: "array", minItems: 1, items: { type: "string", minLength: 1 } },
     domUs: {
       type: "array",
       maxItems: 8,

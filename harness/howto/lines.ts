@@ -7,6 +7,8 @@
  * changed (`nbxen howto coverage` checks the lines the text does show).
  */
 
+import { createHash } from "node:crypto";
+
 export type HowtoRevision = "old" | "new";
 
 export interface HowtoLine {
@@ -17,6 +19,11 @@ export interface HowtoLine {
   revisions: readonly HowtoRevision[];
   /** Why no box exercises the line; a box's step declaration, when there is one, says more. */
   unexercised?: string;
+  /**
+   * The HOWTO names the task and gives no procedure: what a box verifies for this line is the harness's
+   * own procedure, said here, and the reports mark the line as going beyond the HOWTO.
+   */
+  beyond?: string;
 }
 
 const BOTH: readonly HowtoRevision[] = ["old", "new"];
@@ -95,6 +102,14 @@ export const HOWTO_LINES = {
     text: "xl list",
     revisions: BOTH,
   },
+  "updating-xen": {
+    section: "Updating Xen versions",
+    text: "TODO: write",
+    revisions: ["new"],
+    unexercised: "no update target: `nbxen update-xen --to xenkernelNNN|PATH` on a NetBSD box exercises it",
+    beyond:
+      "the harness's procedure: pkg_delete the installed xentoolsNNN/xenkernelNNN, pkg_add the new pair (from the mirror or locally built), copy its xen.gz to /, refresh the rc.d scripts, keep /boot.cfg's Xen entry the default, reboot; the new Xen runs and the autostart domUs are back",
+  },
   "bridge0-config": {
     section: "Creating unprivileged domains (domU)",
     text: "create\nup\n!brconfig bridge0 add wm0",
@@ -140,4 +155,17 @@ export function howtoLine(id: HowtoLineId): HowtoLine {
 
 export function isHowtoLineId(id: string): id is HowtoLineId {
   return Object.hasOwn(HOWTO_LINES, id);
+}
+
+/** The section as reports print it: a line the harness goes beyond the HOWTO for says so. */
+export function sectionLabel(line: HowtoLine): string {
+  return line.beyond === undefined ? line.section : `${line.section} (beyond the HOWTO)`;
+}
+
+/** The project's copy of the HOWTO text the table was made from (docs/howto/README.md). */
+export const HOWTO_TEXT_FILE = "docs/howto/netbsd-xen-howto.side-by-side.txt";
+
+/** Identifies the table: a run record says which lines (and revisions) its outcomes are of. */
+export function howtoTableDigest(): string {
+  return createHash("sha256").update(JSON.stringify(HOWTO_LINES)).digest("hex").slice(0, 16);
 }

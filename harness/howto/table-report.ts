@@ -2,7 +2,7 @@
  * Several boxes' HOWTO outcomes in one markdown table: a row per table line, a column per box, so the
  * reference box and the NetBSD boxes can be read side by side.
  */
-import { HOWTO_LINE_IDS, howtoLine } from "./lines.ts";
+import { HOWTO_LINE_IDS, howtoLine, sectionLabel } from "./lines.ts";
 import type { HowtoOutcome } from "./refs.ts";
 import { mdCell } from "../steps/report.ts";
 
@@ -26,7 +26,7 @@ export function howtoTableMarkdown(columns: readonly HowtoColumn[]): string {
   for (const id of HOWTO_LINE_IDS) {
     const l = howtoLine(id);
     lines.push(
-      `| ${id} | ${mdCell(l.section)} | \`${mdCell(l.text)}\` | ${byBox.map((m) => cell(m.get(id))).join(" | ")} |`,
+      `| ${id} | ${mdCell(sectionLabel(l))} | \`${mdCell(l.text)}\` | ${byBox.map((m) => cell(m.get(id))).join(" | ")} |`,
     );
   }
   return lines.join("\n") + "\n";

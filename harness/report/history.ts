@@ -21,6 +21,15 @@ export interface RunMeta {
   accelerator?: string;
   /** The exact PKGNAMEs of the run's Xen once known ("xenkernel420-20250821nb1"), else the package names. */
   xenPackages?: string[];
+  /**
+   * The HOWTO the run was checked against: the table of lines (harness/howto/lines.ts) by digest, and the
+   * HOWTO text it was made from (docs/howto/), by path and digest.
+   */
+  howto?: { tableDigest: string; text: string; textDigest: string };
+  /** The locally built Xen pair the run installed (xenPackageFiles, `--xen-package`): each file's SHA256. */
+  localXenPackages?: { pkgname: string; sha256: string }[];
+  /** An in-place Xen update the run made (`nbxen update-xen`): the pair before and after. */
+  xenUpdate?: { from: string[]; to: string[]; localFiles?: { pkgname: string; sha256: string }[] };
   notes?: string[];
 }
 

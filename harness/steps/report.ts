@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { howtoLine } from "../howto/lines.ts";
+import { howtoLine, sectionLabel } from "../howto/lines.ts";
 import type { HowtoOutcome } from "../howto/refs.ts";
 
 export interface StepResult {
@@ -89,8 +89,13 @@ export function howtoReport(box: string, outcomes: readonly HowtoOutcome[]): str
   for (const o of outcomes) {
     const l = howtoLine(o.id);
     lines.push(
-      `| ${o.id} | ${mdCell(l.section)} | \`${mdCell(l.text)}\` | ${o.status} | ${o.step ?? "-"} | ${mdCell(o.note ?? "")} |`,
+      `| ${o.id} | ${mdCell(sectionLabel(l))} | \`${mdCell(l.text)}\` | ${o.status} | ${o.step ?? "-"} | ${mdCell(o.note ?? "")} |`,
     );
+  }
+  const beyond = outcomes.filter((o) => howtoLine(o.id).beyond !== undefined);
+  if (beyond.length > 0) {
+    lines.push("", "Beyond the HOWTO (it names the task, the harness has its own procedure):");
+    for (const o of beyond) lines.push(`- ${o.id}: ${howtoLine(o.id).beyond}`);
   }
   return lines.join("\n") + "\n";
 }

@@ -102,12 +102,14 @@ export class HowtoRunner {
   /** Aborted by a step's time bound; joined with the caller's signal into ctx.signal. */
   private readonly bound = new AbortController();
 
+  /** `extraSteps` run after the box's HOWTO steps (an update-xen step). */
   constructor(
     readonly box: Box,
     ctx: BoxContext,
+    extraSteps: readonly Step<HowtoState>[] = [],
   ) {
     ctx.signal = anySignal(ctx.signal, this.bound.signal);
-    this.steps = box.steps();
+    this.steps = [...box.steps(), ...extraSteps];
     this.state = { ctx, box, bootMode: "install-media", checks: [] };
     this.results = this.steps.map((s) => ({ step: s.name, title: s.title, status: "not-run", seconds: 0 }));
   }
@@ -134,6 +136,10 @@ export class HowtoRunner {
       dom0MemoryMiB: c.dom0MemoryMiB,
       xenPackage: c.xenPackage,
       xenPackages,
+      // A rebuilt local package keeps its PKGNAME: its file's digest tells the builds apart.
+      localXen: this.state.ctx.localXen
+        ? [this.state.ctx.localXen.kernel.sha256, this.state.ctx.localXen.tools.sha256]
+        : undefined,
       domUs: c.domUs,
       accel: this.state.ctx.accel.accelerator,
       cpu: this.state.ctx.accel.cpu,

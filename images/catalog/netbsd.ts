@@ -812,6 +812,13 @@ export interface XenPackagesFetched {
   xenPackages: [string, string];
 }
 
+/** A Xen pair built locally (images/catalog/netbsd-local-packages.ts): its PKGNAMEs and what it depends on. */
+export interface LocallyBuiltPair {
+  pkgnames: [string, string];
+  /** @pkgdep patterns of both packages. */
+  depends: string[];
+}
+
 /** No package tree the harness could find holds the Xen packages for the release. */
 export class PkgsrcTreeMissingError extends HarnessError {
   constructor(
@@ -836,10 +843,15 @@ const MAX_BRANCHES_TRIED = 4;
 export async function fetchXenPackageTree(
   store: PackageStore,
   rel: NetbsdRelease,
-  opts: { pkgsrcBranch?: string; log?: (line: string) => void } = {},
+  opts: { pkgsrcBranch?: string; log?: (line: string) => void; local?: LocallyBuiltPair } = {},
 ): Promise<XenPackagesFetched> {
   const log = opts.log ?? (() => {});
-  const wanted = [rel.xen.kernelPkg, rel.xen.toolsPkg];
+  const local = opts.local;
+  // A local pair comes from its files: the tree has to hold its dependencies only.
+  const wanted = local ? [...new Set(local.depends)] : [rel.xen.kernelPkg, rel.xen.toolsPkg];
+  const wantedText = local
+    ? `the dependencies of ${local.pkgnames.join(" and ")} (${wanted.join(", ") || "none"})`
+    : wanted.join(" and ");
   let candidates: (string | undefined)[];
   let why: string;
   if (opts.pkgsrcBranch !== undefined) {
@@ -893,8 +905,8 @@ export async function fetchXenPackageTree(
     }
     summariesRead++;
     const summary = parsePkgSummary(gunzipSync(await readFile(summaryFile.path)).toString("utf8"));
-    const pair = findXenPair(summary, rel.xen);
-    if (pair === undefined && rel.xen.chosen) {
+    const pair = local ? undefined : findXenPair(summary, rel.xen);
+    if (!local && pair === undefined && rel.xen.chosen) {
       pairMissing.push({
         dir: allPath,
         summaryUrl: summaryFile.url,
@@ -907,7 +919,10 @@ export async function fetchXenPackageTree(
     }
     let specs: ArtifactSpec[];
     try {
-      specs = pkgsrcArtifacts(rel, summary, { pkgsrcBranch: branch }).slice(1);
+      specs = pkgsrcArtifacts(rel, summary, {
+        pkgsrcBranch: branch,
+        ...(local ? { packages: wanted } : {}),
+      }).slice(1);
     } catch (error) {
       if (!(error instanceof UnresolvedDependencyError)) throw error;
       tried.push({ dir: allPath, problem: `pkg_summary.gz lacks ${error.missing.join(", ")}` });
@@ -925,14 +940,14 @@ export async function fetchXenPackageTree(
       summaryUrl: summaryFile.url,
       files,
       // Resolved above, so the pair is there.
-      xenPackages: [pair!.kernel, pair!.tools],
+      xenPackages: local ? local.pkgnames : [pair!.kernel, pair!.tools],
     };
   }
   if (pairMissing.length > 0 && pairMissing.length === summariesRead)
     throw new XenPackageUnknownError(rel.xen.kernelPkg, rel, pairMissing);
   const roots = rel.pkgsrc.trees.map((t) => t.base).join(" or ");
   throw new PkgsrcTreeMissingError(
-    `no binary package tree for NetBSD ${rel.version} (${rel.pkgsrc.cpu}) holds ${wanted.join(" and ")} ` +
+    `no binary package tree for NetBSD ${rel.version} (${rel.pkgsrc.cpu}) holds ${wantedText} ` +
       `with their dependencies:\n${tried.map((t) => `  - ${t.dir}: ${t.problem}`).join("\n")}\n` +
       `Looked under ${roots}. Point --mirror at a directory or URL whose pkgsrc/packages/` +
       `NetBSD/${rel.pkgsrc.cpu}/<dir>/All/ holds pkg_summary.gz and these packages` +

@@ -3,6 +3,7 @@
  * file calls `reach(step)` in its `before` hook; the runner resumes from the newest usable snapshot, so a
  * second run does not rebuild. Loaded by mocha as a root hook plugin (see scripts/run-specs.sh).
  */
+import path from "node:path";
 import type { BoxFacts } from "../../harness/boxes/box.ts";
 import type { GuestShell } from "../../harness/console/shell.ts";
 import { loadConfig } from "../../harness/config/load.ts";
@@ -20,7 +21,21 @@ async function open(): Promise<HowtoSession> {
   const box = process.env.NBXEN_BOX ?? config.box;
   // NBXEN_XEN (`make specs XEN=xenkernel415`) overrides xenPackage as `nbxen up --xen` does.
   const xenPackage = process.env.NBXEN_XEN || config.xenPackage;
-  session = await HowtoSession.open({ ...config, box, ...(xenPackage ? { xenPackage } : {}) });
+  // NBXEN_UPDATE_XEN_TO (xenkernelNNN, or package paths separated by ':'): the update-xen step follows.
+  const updateXenTo = process.env.NBXEN_UPDATE_XEN_TO?.split(path.delimiter).filter(Boolean);
+  // NBXEN_XEN_PACKAGE (`make specs XEN_PACKAGE=...`): a locally built pair, as `nbxen up --xen-package`.
+  const xenPackageFiles = process.env.NBXEN_XEN_PACKAGE?.split(path.delimiter)
+    .filter(Boolean)
+    .map((p) => path.resolve(p));
+  session = await HowtoSession.open(
+    {
+      ...config,
+      box,
+      ...(xenPackage ? { xenPackage } : {}),
+      ...(xenPackageFiles?.length ? { xenPackageFiles } : {}),
+    },
+    updateXenTo?.length ? { updateXenTo } : {},
+  );
   return session;
 }
 

@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { writeMeta } from "../../harness/report/history.ts";
+import { acquireLock } from "../../images/store/index.ts";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { netbsdRelease } from "../../images/catalog/netbsd.ts";
 import { makeDoubleMirror } from "../doubles/netbsd/mirror.ts";
+import { writeLocalXenPair } from "../doubles/netbsd/packages.ts";
 
 const BIN = path.resolve("bin/nbxen.js");
 
@@ -41,6 +43,7 @@ describe("nbxen CLI", function () {
       "snapshot",
       "box",
       "howto",
+      "update-xen",
       "doctor",
     ])
       assert.match(r.stdout, new RegExp(`^\\s+${verb}\\b`, "m"), `--help lists ${verb}`);
@@ -139,6 +142,25 @@ describe("nbxen CLI", function () {
     const e = await nbxen(dir, ["exec", "--box", "debian-12", "xl list"]);
     assert.equal(e.code, 1);
     assert.match(e.stderr, /is not running .*nbxen up/);
+  });
+
+  it("halt, destroy, exec and snapshot refuse while a run holds the machine, naming its pid", async () => {
+    await mkdir(path.join(dir, ".nbxen/machines/debian-12"), { recursive: true });
+    const lock = await acquireLock(path.join(dir, ".nbxen/machines/debian-12/run.lock"), { timeoutMs: 0 });
+    try {
+      for (const verb of [["halt"], ["destroy"], ["exec", "true"], ["snapshot", "save", "x"]]) {
+        const r = await nbxen(dir, [...verb, "--box", "debian-12"]);
+        assert.equal(r.code, 1, `${verb.join(" ")}: ${r.stdout}${r.stderr}`);
+        assert.match(
+          r.stderr,
+          new RegExp(`another nbxen run \\(pid ${process.pid}\\) is using`),
+          verb.join(" "),
+        );
+      }
+      assert.ok(existsSync(path.join(dir, ".nbxen/machines/debian-12")), "destroy removed nothing");
+    } finally {
+      await lock.release();
+    }
   });
 
   it("box verify on an empty cache reports nothing cached", async () => {
@@ -249,6 +271,43 @@ describe("nbxen up --xen / xenPackage", function () {
     const netbsd = await nbxen(dir, ["up", "--xen", "debian"]);
     assert.equal(netbsd.code, 2, netbsd.stderr);
     assert.match(netbsd.stderr, /"debian" is the debian-12 box's own Xen; netbsd-10\.1 installs a pkgsrc/);
+  });
+
+  it("local Xen packages and update-xen: bad input exits 2 before anything boots, saying what to give", async () => {
+    await config({});
+    const local = path.join(dir, "local");
+    writeLocalXenPair(local, netbsdRelease("netbsd-10.1"));
+    const empty = path.join(dir, "empty");
+    await mkdir(empty);
+    const none = await nbxen(dir, ["up", "--xen-package", empty]);
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(
+      none.stderr,
+      /empty: the directory holds no xenkernelNNN-\*\.tgz or xentoolsNNN-\*\.tgz package/,
+    );
+    const clash = await nbxen(dir, ["up", "--xen", "xenkernel415", "--xen-package", local]);
+    assert.equal(clash.code, 2, clash.stderr);
+    assert.match(
+      clash.stderr,
+      /xenPackage xenkernel415 and the local packages \(xenkernel420-4\.20\.2, xentools420-4\.20\.2\) name different pairs/,
+    );
+    const debian = await nbxen(dir, ["up", "--box", "debian-12", "--xen-package", local]);
+    assert.equal(debian.code, 2, debian.stderr);
+    assert.match(debian.stderr, /box debian-12 does not install pkgsrc packages/);
+    const noUpdate = await nbxen(dir, ["update-xen", "--box", "debian-12", "--to", "xenkernel420"]);
+    assert.equal(noUpdate.code, 2, noUpdate.stderr);
+    assert.match(noUpdate.stderr, /box debian-12 cannot update its Xen in place/);
+    const unknown = await nbxen(dir, ["update-xen", "--to", "xenkernel418"]);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.match(
+      unknown.stderr,
+      /no package tree for NetBSD 10\.1 \(x86_64\) holds xenkernel418 with xentools418/,
+    );
+    const missingTo = await nbxen(dir, ["update-xen"]);
+    assert.equal(missingTo.code, 2, missingTo.stderr);
+    assert.match(missingTo.stderr, /required option '--to/);
+    assert.doesNotMatch(unknown.stderr + clash.stderr, /nonexistent\/qemu/, "QEMU was never looked for");
+    assert.equal(existsSync(path.join(dir, ".nbxen/machines/netbsd-10.1/disks")), false, "no disk was made");
   });
 
   it("status names the exact PKGNAMEs of the last run", async () => {

@@ -106,6 +106,7 @@ describe("nbxen howto coverage", () => {
       "domu-disk-file",
       "install-xen-packages",
       "done-output",
+      "updating-xen",
       "vif-bridge-script",
     ]);
     const status = new Map(c.inProse.map((p) => [p.outcome.id, p.outcome.status]));
@@ -177,9 +178,9 @@ describe("nbxen howto coverage", () => {
   it("the CLI on both revisions, for debian-12 and netbsd-10.1: exit 0 and the summary", async () => {
     for (const [box, revision, inText] of [
       ["debian-12", "old", 6],
-      ["debian-12", "new", 8],
+      ["debian-12", "new", 9],
       ["netbsd-10.1", "old", 6],
-      ["netbsd-10.1", "new", 8],
+      ["netbsd-10.1", "new", 9],
     ] as const) {
       const r = await nbxen("howto", "coverage", FILE, "--revision", revision, "--box", box);
       assert.equal(r.code, 0, r.stdout);
@@ -248,7 +249,7 @@ describe("nbxen howto coverage", () => {
     it("reads the text as from the file", async () => {
       const r = await nbxen("howto", "coverage", `${base}/howto.txt`, "--box", "netbsd-10.1");
       assert.equal(r.code, 0, r.stdout);
-      assert.match(r.stdout, /table lines in the text 8, not in it 10; revision mismatches 0/);
+      assert.match(r.stdout, /table lines in the text 9, not in it 10; revision mismatches 0/);
     });
 
     it("says what went wrong: an HTTP error, a refused connection, a scheme it cannot fetch", async () => {

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { netbsdRelease, pkgsrcAllPath } from "../../images/catalog/netbsd.ts";
 import { InstalledDisk, type InstalledRecord } from "../doubles/netbsd/installed.ts";
-import { writePackageDir } from "../doubles/netbsd/packages.ts";
+import { writeLocalXenPair, writePackageDir } from "../doubles/netbsd/packages.ts";
 
 const REC: InstalledRecord = {
   version: "10.1",
@@ -46,6 +46,7 @@ describe("installed-NetBSD double: userland", function () {
     const rel = netbsdRelease("netbsd-10.1");
     const pkgRoot = path.join(dir, "pkgsrc");
     writePackageDir(path.join(pkgRoot, pkgsrcAllPath(rel)), rel);
+    writeLocalXenPair(path.join(pkgRoot, "local"), rel);
     // A separate process: the double's commands run synchronously here, so this process cannot serve.
     port = 20000 + Math.floor(Math.random() * 20000);
     server = spawn("busybox", ["httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", pkgRoot], { stdio: "ignore" });
@@ -120,6 +121,34 @@ describe("installed-NetBSD double: userland", function () {
     assert.match(xen.stdout, /^Domain-0\s+0\s+512\s+1/m);
   });
 
+  it("pkg_delete refuses a package others require; a locally built pair by URL replaces the installed one, its dependencies from PKG_PATH", () => {
+    dom0Runtime();
+    const refused = disk.exec("sh /etc/rc autoboot >/dev/null; pkg_delete libyajl");
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /still required by other packages:\s+xentools420-4\.20\.1/);
+    const over = disk.exec(`pkg_add http://10.0.2.2:${port}/local/xenkernel420-4.20.2.tgz`);
+    assert.notEqual(over.status, 0, "a second version of an installed package must be refused (no -u)");
+    assert.match(
+      over.stderr,
+      /A different version of xenkernel420-4\.20\.2 is already installed: xenkernel420-4\.20\.1/,
+    );
+    const del = disk.exec(
+      "pkg_delete -v xentools420-4.20.1 xenkernel420 && ! pkg_info -qe xentools420 && ! test -e /usr/pkg/xen420-kernel/xen.gz && ! test -e /usr/pkg/sbin/xl && pkg_info -qe libyajl && echo ok",
+    );
+    assert.equal(del.stdout.trim().split("\n").pop(), "ok", del.stderr + del.stdout);
+    const url = `http://10.0.2.2:${port}`;
+    const add = disk.exec(
+      `PKG_PATH='${url}/nowhere;${url}/${pkgsrcAllPath(netbsdRelease("netbsd-10.1"))}' pkg_add -v ${url}/local/xenkernel420-4.20.2.tgz ${url}/local/xentools420-4.20.2.tgz`,
+    );
+    assert.equal(add.status, 0, add.stderr + add.stdout);
+    const after = disk.exec(
+      "pkg_info -qe xenkernel420-4.20.2 && pkg_info -qe xentools420-4.20.2 && gunzip -c /usr/pkg/xen420-kernel/xen.gz | head -1 && cat /var/db/pkg/libyajl-*/+REQUIRED_BY",
+    );
+    assert.equal(after.status, 0, after.stderr);
+    assert.match(after.stdout, /^NBXEN-DOUBLE-XEN version=4\.20\.2$/m);
+    assert.match(after.stdout, /^xentools420-4\.20\.2$/m);
+  });
+
   it("xl refuses under a kernel without the dom0's privcmd (kernfs /kern/xen/privcmd)", () => {
     disk.coldBootRuntime({ RELEASE: "10.1", KERNEL_IDENT: "GENERIC" }, {});
     const r = disk.exec("xl list");
@@ -129,7 +158,7 @@ describe("installed-NetBSD double: userland", function () {
 
   it("pkg_add without a reachable network fails and names the URL", () => {
     disk.coldBootRuntime({ RELEASE: "10.1", KERNEL_IDENT: "GENERIC" }, {});
-    const r = disk.exec(`PKG_PATH=http://10.0.2.2:${port}/nowhere pkg_add xenkernel420`);
+    const r = disk.exec(`PKG_PATH=http://10.0.2.2:${port}/nowhere pkg_add xenkernel415`);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /pkg_summary\.gz/);
   });

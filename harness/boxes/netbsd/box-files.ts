@@ -1,12 +1,17 @@
+import { copyFile, mkdir, rm } from "node:fs/promises";
+import path from "node:path";
 import {
   describeReleaseSources,
   fetchXenPackageTree,
   releaseArtifacts,
   type NetbsdRelease,
+  type LocallyBuiltPair,
   type XenPackagesFetched,
 } from "../../../images/catalog/netbsd.ts";
+import type { LocalXenPair } from "../../../images/catalog/netbsd-local-packages.ts";
 import type { ArtifactStore } from "../../../images/store/index.ts";
 import type { Typing } from "../../console/shell.ts";
+import type { BoxContext } from "../box.ts";
 import { XEN_DOM0_MAX_TYPED_BYTES } from "../xen-console.ts";
 
 /** What the NetBSD box definition and its steps share: the root password, typing, fetching. */
@@ -45,9 +50,40 @@ export function fetchXenPackages(
   rel: NetbsdRelease,
   pkgsrcBranch?: string,
   log?: (line: string) => void,
+  local?: LocalXenPair,
 ): Promise<XenPackagesFetched> {
   return fetchXenPackageTree(store, rel, {
     ...(pkgsrcBranch !== undefined ? { pkgsrcBranch } : {}),
     ...(log ? { log } : {}),
+    ...(local ? { local: locallyBuilt(local) } : {}),
   });
+}
+
+/** What the package tree must hold for a local pair: its dependencies. */
+export function locallyBuilt(pair: LocalXenPair): LocallyBuiltPair {
+  return {
+    pkgnames: [pair.kernel.pkgname, pair.tools.pkgname],
+    depends: [...pair.kernel.depends, ...pair.tools.depends],
+  };
+}
+
+/**
+ * Copies a local pair into the machine's directory (what is installed cannot change under the run) and
+ * serves it at /local-xen/; returns the package URLs the dom0 fetches.
+ */
+export async function serveLocalPair(
+  ctx: Pick<BoxContext, "machineDir" | "server">,
+  pair: LocalXenPair,
+): Promise<string[]> {
+  const dir = path.join(ctx.machineDir, "local-xen");
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const urls: string[] = [];
+  for (const p of [pair.kernel, pair.tools]) {
+    const name = `${p.pkgname}.tgz`;
+    await copyFile(p.file, path.join(dir, name));
+    urls.push(`${ctx.server.guestUrl}/local-xen/${name}`);
+  }
+  ctx.server.mount("/local-xen/", dir);
+  return urls;
 }

@@ -8,6 +8,7 @@ import type { Box, BoxContext, BoxFacts, BootMode, HowtoState } from "../box.ts"
 import { loginAsRoot } from "../login.ts";
 import { fetchRelease, fetchXenPackages, NETBSD_ROOT_PASSWORD, NETBSD_TYPING } from "./box-files.ts";
 import { netbsdSteps, startNetbsdDomU } from "./steps.ts";
+import { updateXenStep } from "./update-xen.ts";
 
 /**
  * The smallest domU disk the harness gives a NetBSD domU: sysinst's minimal installation (kernel,
@@ -65,6 +66,7 @@ export function netbsdBox(rel: NetbsdRelease): Box {
     description: `NetBSD ${rel.version} dom0 with ${rel.xen.kernelPkg}/${rel.xen.toolsPkg}, installed with sysinst`,
     facts,
     steps: () => netbsdSteps(rel),
+    updateXenStep: (to, ctx) => updateXenStep(rel, to, ctx),
     diskPath: (machineDir) => path.join(machineDir, "disks", "disk.qcow2"),
     async fetch(ctx) {
       const log = (l: string) => ctx.reporter.info(l);
@@ -75,7 +77,7 @@ export function netbsdBox(rel: NetbsdRelease): Box {
     async resolveChosenXen(ctx) {
       if (!rel.xen.chosen) return undefined;
       const log = (l: string) => ctx.reporter.debug(l);
-      return (await fetchXenPackages(ctx.store, rel, ctx.config.pkgsrcBranch, log)).xenPackages;
+      return (await fetchXenPackages(ctx.store, rel, ctx.config.pkgsrcBranch, log, ctx.localXen)).xenPackages;
     },
     async machineOptions(state: HowtoState, mode: BootMode): Promise<MachineOptions> {
       const { ctx } = state;

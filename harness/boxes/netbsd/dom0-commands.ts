@@ -65,15 +65,51 @@ export function xenPackagesHowto(rel: NetbsdRelease): HowtoRef {
   return deviation === undefined ? "xenkernel42-recommended" : { id: "xenkernel42-recommended", deviation };
 }
 
-export function installXenPackages(rel: NetbsdRelease, pkgPathValue: string): GuestCommand[] {
+/**
+ * pkg_add the release's Xen pair from PKG_PATH, by name; or, given `files` (URLs of a locally built
+ * pair), those files, whose dependencies pkg_add looks for next to them and then in PKG_PATH.
+ */
+export function installXenPackages(
+  rel: NetbsdRelease,
+  pkgPathValue: string,
+  opts: { files?: readonly string[]; howto?: HowtoLineId; deviation?: string } = {},
+): GuestCommand[] {
   const { kernelPkg, toolsPkg } = rel.xen;
+  const what = opts.files ? opts.files.map(shQuote).join(" ") : `${kernelPkg} ${toolsPkg}`;
   const install: GuestCommand = {
-    sh: `PKG_PATH=${shQuote(pkgPathValue)} pkg_add -v ${kernelPkg} ${toolsPkg}`,
-    howto: "xenkernel42-recommended",
+    sh: `PKG_PATH=${shQuote(pkgPathValue)} pkg_add -v ${what}`,
+    howto: opts.howto ?? "xenkernel42-recommended",
   };
-  const deviation = xenPackagesDeviation(rel);
+  const deviation = opts.howto ? opts.deviation : (opts.deviation ?? xenPackagesDeviation(rel));
   if (deviation !== undefined) install.deviation = deviation;
   return [install, { sh: `pkg_info -qe ${kernelPkg} && pkg_info -qe ${toolsPkg}`, check: true }];
+}
+
+/** The Xen packages installed, by PKGNAME, as /var/db/pkg names them (pkg_add registers each there). */
+export const INSTALLED_XEN_PACKAGES_COMMAND = "ls /var/db/pkg | grep -E '^xen(kernel|tools)[0-9]+-' || true";
+
+/**
+ * Replace the installed Xen pair `from` (PKGNAMEs) by `to`'s: pkg_delete the old (its tools first),
+ * pkg_add the new (`install`, from installXenPackages), then the new hypervisor in / where /boot.cfg's
+ * Xen entry loads it, and the new pair's rc.d scripts (enableXencommons).
+ */
+export function updateXenCommands(
+  from: readonly string[],
+  install: GuestCommand[],
+  to: NetbsdRelease,
+  opts: RootOption = {},
+): GuestCommand[] {
+  const root = opts.root ?? "";
+  const tools = from.filter((p) => p.startsWith("xentools"));
+  const kernels = from.filter((p) => !p.startsWith("xentools"));
+  return [
+    { sh: `pkg_delete -v ${[...tools, ...kernels].join(" ")}`, howto: "updating-xen" },
+    { sh: from.map((p) => `! pkg_info -qe ${p}`).join(" && "), check: true },
+    ...install,
+    { sh: `cp ${root}${to.xen.xenGzPath} ${root}/`, howto: "updating-xen" },
+    { sh: `gzip -t ${root}/xen.gz`, check: true },
+    ...enableXencommons(to, opts).map(({ howto: _howto, ...c }) => c),
+  ];
 }
 
 /**

@@ -12,11 +12,11 @@ import {
   createWithConsole as createDomUConsole,
   leaveDomUConsole,
   live,
-  rebootAndLogin,
   XEN_BANNER,
   type DomUConsole,
 } from "../dom0.ts";
-import { assertXenDefault, withXenDefault, xenEntry } from "./bootcfg.ts";
+import { assertXenDefault, withXenDefault } from "./bootcfg.ts";
+import { cacheServerUrl, dom0XenEntry, rebootInto, runCommands, SERIAL_BAUD } from "./dom0-run.ts";
 import { bootFromMenu } from "./bootloader.ts";
 import {
   bridgeConfig,
@@ -35,17 +35,17 @@ import {
   xenPackagesHowto,
   type GuestCommand,
 } from "./dom0-commands.ts";
-import { fetchRelease, fetchXenPackages, NETBSD_ROOT_PASSWORD, NETBSD_TYPING } from "./box-files.ts";
+import {
+  fetchRelease,
+  fetchXenPackages,
+  NETBSD_ROOT_PASSWORD,
+  NETBSD_TYPING,
+  serveLocalPair,
+} from "./box-files.ts";
+import { describeLocalPair } from "../../../images/catalog/netbsd-local-packages.ts";
 import { runSysinst, type SysinstAnswers } from "./sysinst.ts";
 import type { SetsSource } from "./sysinst/types.ts";
 import { netbsdDiskName } from "./sysinst/disk-name.ts";
-
-const SERIAL_BAUD = 9600;
-/**
- * The kernel's root device line (sys/kern/kern_subr.c setroot: "root on %s"). Under Xen the dom0 gets no
- * boot device from the loader, so this line is the proof that it found its root file system.
- */
-const ROOT_ON = /root on (\S+)/;
 
 /** How the harness answers sysinst, for the dom0 (from the CDs) and for a domU (sets over HTTP). */
 function sysinstAnswers(rel: NetbsdRelease, targetDisk: string, source?: SetsSource): SysinstAnswers {
@@ -63,37 +63,7 @@ function sysinstAnswers(rel: NetbsdRelease, targetDisk: string, source?: SetsSou
   };
 }
 
-/** Types each command; a `check` command must exit 0; each HOWTO line is recorded with how it fared. */
-async function runCommands(state: HowtoState, commands: GuestCommand[], timeoutMs = 600_000): Promise<void> {
-  for (const c of commands) {
-    const r = await live(state).shell.exec(c.sh, { timeoutMs });
-    if (r.exitCode !== 0 && (c.check || c.howto))
-      throw new HarnessError(
-        `command failed with status ${r.exitCode}: ${c.sh.split("\n")[0]}\n${r.output.slice(-2000)}`,
-      );
-    if (c.howto && c.deviation) state.checks.push({ id: c.howto, status: "deviation", note: c.deviation });
-  }
-}
-
-/** Reboots the dom0 and logs in again; the dom0 kernel must say where its root is (`root on ...`). */
-async function rebootInto(state: HowtoState, mustSee: RegExp[]): Promise<void> {
-  const seen = await rebootAndLogin(state, {
-    command: "shutdown -r now",
-    mustSee: [...mustSee, ROOT_ON],
-    password: NETBSD_ROOT_PASSWORD,
-    typing: NETBSD_TYPING,
-    timeoutMs: 600_000,
-    loginTimeoutMs: 900_000,
-  });
-  state.ctx.reporter.info(`dom0 kernel: root on ${seen[seen.length - 1]![1]}`);
-}
-
 export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
-  const serverUrl = (state: HowtoState) => {
-    state.ctx.server.mount("/", state.ctx.config.cacheDir);
-    return state.ctx.server.guestUrl;
-  };
-
   const installOs: Step<HowtoState> = {
     name: "install-os",
     title: `Install NetBSD ${rel.version} with sysinst over the serial console`,
@@ -131,17 +101,25 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
     title: `pkg_add ${rel.xen.kernelPkg} ${rel.xen.toolsPkg} from the harness's local package server`,
     howto: ["install-xen-packages", xenPackagesHowto(rel)],
     async run(state) {
-      const pkgs = await fetchXenPackages(state.ctx.store, rel, state.ctx.config.pkgsrcBranch, (l) =>
-        state.ctx.reporter.info(l),
+      const local = state.ctx.localXen;
+      const pkgs = await fetchXenPackages(
+        state.ctx.store,
+        rel,
+        state.ctx.config.pkgsrcBranch,
+        (l) => state.ctx.reporter.info(l),
+        local,
       );
       state.ctx.xenPackages = pkgs.xenPackages;
       state.ctx.reporter.info(`xen packages: ${pkgs.xenPackages.join(" ")}`);
-      const url = serverUrl(state);
-      await runCommands(
-        state,
-        installXenPackages(rel, pkgPath(rel, { serverUrl: url, pkgsrcBranch: pkgs.pkgsrcBranch })),
-        1_800_000,
-      );
+      const url = cacheServerUrl(state);
+      const mirror = pkgPath(rel, { serverUrl: url, pkgsrcBranch: pkgs.pkgsrcBranch });
+      const commands = local
+        ? installXenPackages(rel, mirror, {
+            files: await serveLocalPair(state.ctx, local),
+            deviation: `the locally built ${describeLocalPair(local)} (xenPackageFiles / --xen-package) instead of the HOWTO's xenkernel42/xentools42 from the mirror; their dependencies from the mirror`,
+          })
+        : installXenPackages(rel, mirror);
+      await runCommands(state, commands, 1_800_000);
     },
   };
 
@@ -160,13 +138,9 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
       "rcconf-xencommons",
     ],
     async run(state) {
-      const url = serverUrl(state);
+      const url = cacheServerUrl(state);
       await runCommands(state, copyXenKernels(rel, { serverUrl: url }));
-      const entry = xenEntry({
-        dom0MemMiB: state.ctx.config.dom0MemoryMiB,
-        serial: true,
-        serialSpeed: SERIAL_BAUD,
-      });
+      const entry = dom0XenEntry(state);
       const current = await live(state).shell.run("cat /boot.cfg 2>/dev/null || true");
       const next = withXenDefault(current, entry);
       assertXenDefault(next, entry);
@@ -216,7 +190,7 @@ export function netbsdSteps(rel: NetbsdRelease): Step<HowtoState>[] {
         );
       const config = (kernel: "INSTALL_XEN3_DOMU" | "XEN3_DOMU") =>
         writeDomUConfig({ name: d.name, memoryMiB: d.memoryMiB, kernel, disk });
-      const url = serverUrl(state);
+      const url = cacheServerUrl(state);
       await runCommands(state, fetchDomUKernels(rel, { serverUrl: url }));
       await runCommands(state, makeDomUDisk(disk, diskMiB));
       await runCommands(state, config("INSTALL_XEN3_DOMU"));

@@ -14,7 +14,7 @@ import {
   type NetbsdRelease,
 } from "../../../images/catalog/netbsd.ts";
 import { placeholder, writeDir } from "../../integration/fixtures/netbsd-mirror.ts";
-import { kernelImage, writePackageDir } from "./packages.ts";
+import { kernelImage, writeLocalXenPair, writePackageDir } from "./packages.ts";
 
 export async function makeDoubleMirror(
   root: string,
@@ -35,7 +35,8 @@ export async function makeDoubleMirror(
   return root;
 }
 
-// node --import tsx specs/doubles/netbsd/mirror.ts BOX DIR [PKGSRC_BRANCH]: used by `make specs-double`.
+// node --import tsx specs/doubles/netbsd/mirror.ts BOX DIR [PKGSRC_BRANCH]: used by `make specs-double`,
+// which also has DIR/local-xen/: a locally built pair of the box's Xen, for the update-xen spec.
 if (process.argv[1] && path.resolve(process.argv[1]) === new URL(import.meta.url).pathname) {
   const { netbsdRelease } = await import("../../../images/catalog/netbsd.ts");
   const [box, dir, branch] = process.argv.slice(2);
@@ -44,5 +45,6 @@ if (process.argv[1] && path.resolve(process.argv[1]) === new URL(import.meta.url
     process.exit(2);
   }
   await makeDoubleMirror(dir, netbsdRelease(box), branch ? { pkgsrcBranch: branch } : {});
+  writeLocalXenPair(path.join(dir, "local-xen"), netbsdRelease(box));
   process.stdout.write(`${dir}\n`);
 }

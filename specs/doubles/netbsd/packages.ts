@@ -67,8 +67,7 @@ function walk(dir: string, base = dir): string[] {
   return out.sort();
 }
 
-function xenPairPackages(rel: NetbsdRelease, pair: XenPair): PkgDef[] {
-  const v = xenVersionOf(pair);
+function xenPairPackages(rel: NetbsdRelease, pair: XenPair, v = xenVersionOf(pair)): PkgDef[] {
   const kernelDir = path.posix.relative("/usr/pkg", path.posix.dirname(pair.xenGzPath));
   const python = rel.major === 6 ? "python27-2.7.9" : "python311-3.11.13";
   const toolsDir = path.join(HERE, "pkgfiles", "xentools");
@@ -183,4 +182,19 @@ export function writePackageDir(allDir: string, rel: NetbsdRelease): void {
     );
   }
   writeFileSync(path.join(allDir, "pkg_summary.gz"), gzipSync(Buffer.from(summary.join("\n"))));
+}
+
+/**
+ * A locally built Xen pair, as a pkgsrc maintainer's packages directory has it after `make package`:
+ * the release's default pair at the next patch version (illustrative), two .tgz files and no
+ * pkg_summary. Returns the files.
+ */
+export function writeLocalXenPair(dir: string, rel: NetbsdRelease): string[] {
+  mkdirSync(dir, { recursive: true });
+  const v = xenVersionOf(rel.xen).replace(/[0-9]+$/, (n) => String(Number(n) + 1));
+  return xenPairPackages(rel, rel.xen, v).map((def) => {
+    const file = path.join(dir, `${def.pkgname}.tgz`);
+    writeFileSync(file, buildPackage(def));
+    return file;
+  });
 }

@@ -20,5 +20,7 @@ cat > "$dir/nbxen.config.json" <<JSON
 }
 JSON
 export NBXEN_CONFIG=$dir/nbxen.config.json NBXEN_BOX=$box NBXEN_STATE_DIR=$dir/state
+# The update-xen spec (09) updates the dom0 to a locally built pair of its Xen at the next version.
+export NBXEN_UPDATE_XEN_TO=${NBXEN_UPDATE_XEN_TO-$dir/mirror/local-xen}
 export NBXEN_SIM_SPEED=${NBXEN_SIM_SPEED:-0.1} NBXEN_PLAIN=1 NBXEN_FRESH=${NBXEN_FRESH:-1}
 exec bash scripts/run-specs.sh
