@@ -83,6 +83,11 @@ need mke2fs e2fsprogs
 need sfdisk fdisk
 need qemu-img qemu-utils
 need dpkg-scanpackages dpkg-dev
+# mmdebstrap verifies the suite's Release files with the host's apt keys; a bookworm host knows trixie's
+# only from debian-archive-keyring 2023.3+deb12u2 on. Said before anything is downloaded.
+keyring=/usr/share/keyrings/debian-archive-$SUITE-automatic.gpg
+[ -s "$keyring" ] || die "the host has no archive keys for Debian $SUITE ($keyring is missing), so $SUITE's \
+packages cannot be verified: apt-get install debian-archive-keyring (bookworm's 2023.3+deb12u2 or later has trixie's)"
 
 # As root, unshare mode only unshares the mount/pid namespaces (so nothing leaks onto the host if we die)
 # and file ownership is real. As a user, it needs subuids; the root dir is then owned by them and is

@@ -20,6 +20,12 @@ export interface DebianRelease {
   xenKernelPath: string;
   /** The Linux kernel series linux-image-amd64 depends on, e.g. "6.1" ("6.1.0-41-amd64"). */
   kernelSeries: string;
+  /**
+   * The title of GRUB's Xen entry, which xen-hypervisor-common's /etc/default/grub.d/xen.cfg makes the
+   * default: "$GRUB_DISTRIBUTOR GNU/Linux, with Xen hypervisor". GRUB_DISTRIBUTOR is "Debian" on
+   * bookworm (lsb_release, absent, else "Debian") and os-release's NAME, "Debian GNU/Linux", on trixie.
+   */
+  grubXenEntry: string;
 }
 
 function release(
@@ -28,6 +34,7 @@ function release(
   major: number,
   xenVersion: string,
   kernelSeries: string,
+  grubDistributor: string,
 ): DebianRelease {
   return {
     box,
@@ -38,13 +45,14 @@ function release(
     utilsPackage: `xen-utils-${xenVersion}`,
     xenKernelPath: `/boot/xen-${xenVersion}-amd64.gz`,
     kernelSeries,
+    grubXenEntry: `${grubDistributor} GNU/Linux, with Xen hypervisor`,
   };
 }
 
 /** Oldest first. bookworm: xen-system-amd64 4.17.x, linux 6.1; trixie: 4.20.x (what pkgsrc's xenkernel420 packages), linux 6.12. */
 export const DEBIAN_RELEASES: readonly DebianRelease[] = [
-  release("debian-12", "bookworm", 12, "4.17", "6.1"),
-  release("debian-13", "trixie", 13, "4.20", "6.12"),
+  release("debian-12", "bookworm", 12, "4.17", "6.1", "Debian"),
+  release("debian-13", "trixie", 13, "4.20", "6.12", "Debian GNU/Linux"),
 ];
 
 /** The packages the install step asks apt for (xen-system-amd64 pulls in the release's hypervisor and utils). */

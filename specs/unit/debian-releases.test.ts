@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { buildEnv, DEBIAN_RELEASES, debianRelease, debianXenPackages } from "../../images/debian/releases.ts";
 import { boxCatalog, getBox } from "../../harness/boxes/registry.ts";
 import { stepContractViolation } from "../../harness/boxes/step-contract.ts";
-import { parseDpkgVersions } from "../../harness/boxes/debian/steps.ts";
+import { parseDpkgVersions, xenGrubDefault } from "../../harness/boxes/debian/steps.ts";
 
 describe("Debian releases and their boxes", () => {
   it("holds debian-12 (bookworm, Xen 4.17) and debian-13 (trixie, Xen 4.20) with Debian's package names", () => {
@@ -57,6 +57,22 @@ describe("Debian releases and their boxes", () => {
       );
       assert.match(texts, new RegExp(`Xen ${r.xenVersion.replace(".", "\\.")}`));
     }
+  });
+
+  it("expects GRUB's default to be the release's Xen entry, as update-grub writes it", () => {
+    // grub.cfg lines from the boxes' boot-xen steps (grep -E '^\s*(set default|menuentry)').
+    const written = {
+      "debian-12": '   set default="Debian GNU/Linux, with Xen hypervisor"',
+      "debian-13": '   set default="Debian GNU/Linux GNU/Linux, with Xen hypervisor"',
+    };
+    const [d12, d13] = DEBIAN_RELEASES;
+    const cfg = (line: string) =>
+      `if [ "\${next_entry}" ] ; then\n   set default="\${next_entry}"\n${line}\nfi\n`;
+    assert.match(cfg(written["debian-12"]), xenGrubDefault(d12!));
+    assert.match(cfg(written["debian-13"]), xenGrubDefault(d13!));
+    assert.doesNotMatch(cfg(written["debian-13"]), xenGrubDefault(d12!));
+    assert.doesNotMatch(cfg(written["debian-12"]), xenGrubDefault(d13!));
+    assert.doesNotMatch(cfg('   set default="Debian GNU/Linux"'), xenGrubDefault(d12!));
   });
 
   it("records the Xen as Debian's name=version, in the order asked; a missing package is an error", () => {

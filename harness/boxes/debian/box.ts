@@ -10,7 +10,7 @@ import { createOverlay, exists } from "../../machine/disk.ts";
 import type { Box, BoxFacts, BootMode, HowtoState } from "../box.ts";
 import { loginAsRoot } from "../login.ts";
 import { DEBIAN_TYPING, ensureDebianBox } from "./box-files.ts";
-import { createAndWatch, debianSteps, tryHvmDomU, XEN_GRUB_DEFAULT } from "./steps.ts";
+import { createAndWatch, debianSteps, tryHvmDomU, xenGrubDefault } from "./steps.ts";
 
 /** What the specs check on a Debian box: the same for every release but its Xen's version and paths. */
 export function debianFacts(release: DebianRelease): BoxFacts {
@@ -24,7 +24,7 @@ export function debianFacts(release: DebianRelease): BoxFacts {
     xenPackages: debianXenPackages(release),
     bootConfigCommand:
       "cat /etc/default/grub.d/zz-nbxen-xen.cfg && grep -E '^\\s*(set default|menuentry)' /boot/grub/grub.cfg",
-    xenDefaultBootPattern: XEN_GRUB_DEFAULT,
+    xenDefaultBootPattern: xenGrubDefault(release),
     xenServiceCommand: "systemctl is-active xen.service xenstored.service xenconsoled.service",
     pingCommand: (host) => `ping -c 1 -W 3 ${host}`,
     xenKernelPath: release.xenKernelPath,

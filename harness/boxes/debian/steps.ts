@@ -31,8 +31,11 @@ function rebootAndLogin(state: HowtoState, mustSee: RegExp[] = [], timeoutMs = 6
   });
 }
 
-/** The Xen entry update-grub (20_linux_xen) writes and XEN_OVERRIDE_GRUB_DEFAULT makes the default. */
-export const XEN_GRUB_DEFAULT = /^\s*set default="Debian GNU\/Linux, with Xen hypervisor"$/m;
+/** grub.cfg's default is the release's Xen entry (20_linux_xen's, made the default by XEN_OVERRIDE_GRUB_DEFAULT). */
+export function xenGrubDefault(r: DebianRelease): RegExp {
+  const title = r.grubXenEntry.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  return new RegExp(`^\\s*set default="${title}"$`, "m");
+}
 
 const osDeviation = (r: DebianRelease) =>
   `reference box: Debian ${r.major} (${r.suite}) installed from Debian's packages (mmdebstrap) instead of NetBSD's sysinst`;
@@ -143,51 +146,53 @@ function installXen(r: DebianRelease): Step<HowtoState> {
   };
 }
 
-const bootXen: Step<HowtoState> = {
-  name: "boot-xen",
-  title: "Boot Xen with the dom0 kernel by default; Xen's console on com1, the dom0's on hvc0",
-  howto: [
-    {
-      id: "bootcfg-xen-menu",
-      deviation:
-        "GRUB's Xen entry instead of /boot.cfg, dom0_mem from the configuration; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read; bootscrub=false and clocksource=acpi for QEMU under TCG",
-    },
-    {
-      id: "makedev-xen",
-      notExercised: "a Linux dom0 has no MAKEDEV: its kernel and udev make the Xen devices",
-    },
-  ],
-  async run(state) {
-    const { shell } = live(state);
-    const mem = state.ctx.config.dom0MemoryMiB;
-    const cfg = [
-      "# nbxen: the HOWTO's boot entry, serial variant: Xen on com1, the dom0 on hvc0",
-      "XEN_OVERRIDE_GRUB_DEFAULT=1",
-      // Nobody reads GRUB's menu on a serial line the harness drives.
-      "GRUB_TIMEOUT=0",
-      // bootscrub=false: Xen would otherwise scrub all free RAM at boot, seconds under TCG.
-      // clocksource=acpi: after a snapshot is restored, Xen's clock on QEMU's HPET all but stops.
-      `GRUB_CMDLINE_XEN_DEFAULT="dom0_mem=${mem}M,max:${mem}M dom0_max_vcpus=1 console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=false clocksource=acpi"`,
-      'GRUB_CMDLINE_LINUX_XEN_REPLACE_DEFAULT=""',
-      'GRUB_CMDLINE_LINUX_XEN_REPLACE="console=hvc0 earlyprintk=xen net.ifnames=0"',
-      "",
-    ].join("\n");
-    await shell.run(`cat > /etc/default/grub.d/zz-nbxen-xen.cfg <<'NBXEN_EOF'\n${cfg}NBXEN_EOF`);
-    await shell.run("update-grub 2>&1", { timeoutMs: 300_000 });
-    const grub = await shell.run("grep -E '^\\s*(set default|menuentry)' /boot/grub/grub.cfg");
-    if (!XEN_GRUB_DEFAULT.test(grub))
-      throw new HarnessError(`update-grub did not make Xen the default entry:\n${grub}`);
-    const [banner] = await rebootAndLogin(state, [XEN_BANNER]);
-    state.ctx.reporter.info(`Xen booted: version ${banner?.[1]}`);
-    const dom0 = await live(state).shell.run(
-      "cat /proc/xen/capabilities 2>/dev/null || true; test -d /proc/xen && echo is-xen",
-    );
-    if (!/control_d/.test(dom0))
-      throw new HarnessError(
-        `after the reboot the guest is not a Xen dom0: /proc/xen/capabilities says ${dom0}`,
+function bootXen(r: DebianRelease): Step<HowtoState> {
+  return {
+    name: "boot-xen",
+    title: "Boot Xen with the dom0 kernel by default; Xen's console on com1, the dom0's on hvc0",
+    howto: [
+      {
+        id: "bootcfg-xen-menu",
+        deviation:
+          "GRUB's Xen entry instead of /boot.cfg, dom0_mem from the configuration; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read; bootscrub=false and clocksource=acpi for QEMU under TCG",
+      },
+      {
+        id: "makedev-xen",
+        notExercised: "a Linux dom0 has no MAKEDEV: its kernel and udev make the Xen devices",
+      },
+    ],
+    async run(state) {
+      const { shell } = live(state);
+      const mem = state.ctx.config.dom0MemoryMiB;
+      const cfg = [
+        "# nbxen: the HOWTO's boot entry, serial variant: Xen on com1, the dom0 on hvc0",
+        "XEN_OVERRIDE_GRUB_DEFAULT=1",
+        // Nobody reads GRUB's menu on a serial line the harness drives.
+        "GRUB_TIMEOUT=0",
+        // bootscrub=false: Xen would otherwise scrub all free RAM at boot, seconds under TCG.
+        // clocksource=acpi: after a snapshot is restored, Xen's clock on QEMU's HPET all but stops.
+        `GRUB_CMDLINE_XEN_DEFAULT="dom0_mem=${mem}M,max:${mem}M dom0_max_vcpus=1 console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=false clocksource=acpi"`,
+        'GRUB_CMDLINE_LINUX_XEN_REPLACE_DEFAULT=""',
+        'GRUB_CMDLINE_LINUX_XEN_REPLACE="console=hvc0 earlyprintk=xen net.ifnames=0"',
+        "",
+      ].join("\n");
+      await shell.run(`cat > /etc/default/grub.d/zz-nbxen-xen.cfg <<'NBXEN_EOF'\n${cfg}NBXEN_EOF`);
+      await shell.run("update-grub 2>&1", { timeoutMs: 300_000 });
+      const grub = await shell.run("grep -E '^\\s*(set default|menuentry)' /boot/grub/grub.cfg");
+      if (!xenGrubDefault(r).test(grub))
+        throw new HarnessError(`update-grub did not make Xen the default entry:\n${grub}`);
+      const [banner] = await rebootAndLogin(state, [XEN_BANNER]);
+      state.ctx.reporter.info(`Xen booted: version ${banner?.[1]}`);
+      const dom0 = await live(state).shell.run(
+        "cat /proc/xen/capabilities 2>/dev/null || true; test -d /proc/xen && echo is-xen",
       );
-  },
-};
+      if (!/control_d/.test(dom0))
+        throw new HarnessError(
+          `after the reboot the guest is not a Xen dom0: /proc/xen/capabilities says ${dom0}`,
+        );
+    },
+  };
+}
 
 const configureXen: Step<HowtoState> = {
   name: "configure-xen",
@@ -394,7 +399,7 @@ export function debianSteps(release: DebianRelease): Step<HowtoState>[] {
     installOs(release),
     bootLoader,
     installXen(release),
-    bootXen,
+    bootXen(release),
     configureXen,
     network,
     domU,
