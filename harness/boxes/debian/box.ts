@@ -25,7 +25,10 @@ export function debianFacts(release: DebianRelease): BoxFacts {
     bootConfigCommand:
       "cat /etc/default/grub.d/zz-nbxen-xen.cfg && grep -E '^\\s*(set default|menuentry)' /boot/grub/grub.cfg",
     xenDefaultBootPattern: xenGrubDefault(release),
-    xenServiceCommand: "systemctl is-active xen.service xenstored.service xenconsoled.service",
+    // Debian's xen.service is /etc/init.d/xen (xencommons): it starts xenstored (or oxenstored) and
+    // xenconsoled, which have no units of their own. `systemctl is-active` of several units succeeds when
+    // any one is active, so each daemon is looked for by itself.
+    xenServiceCommand: "systemctl is-active xen.service && pgrep -x xenconsoled && pgrep -x 'o?xenstored'",
     pingCommand: (host) => `ping -c 1 -W 3 ${host}`,
     xenKernelPath: release.xenKernelPath,
     runningUnderXenCommand: "cat /proc/xen/capabilities",
