@@ -134,8 +134,8 @@ function describeBox(release: DebianRelease): void {
       assert.equal(sb.subarray(120, 136).toString("latin1").replace(/\0+$/, ""), "nbxroot");
       const k = box.meta.kernelVersion;
       const boot = await debugfs("ls -p /boot");
-      assert.match(boot, new RegExp(`/vmlinuz-${k}/`));
-      assert.match(boot, new RegExp(`/initrd\\.img-${k}/`));
+      assert.match(boot, new RegExp(`/vmlinuz-${escape(k)}/`));
+      assert.match(boot, new RegExp(`/initrd\\.img-${escape(k)}/`));
       assert.doesNotMatch(boot, /\/xen-[^/]*\.gz\//, "Xen is not installed in the image");
       for (const [inImage, beside] of [
         [`/boot/vmlinuz-${k}`, box.kernel],
