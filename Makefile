@@ -17,13 +17,14 @@ BOX_FLAG := $(if $(BOX),--box $(BOX),)
 setup:
 	@bash scripts/setup.sh
 
-## The main job: build/install the box, run every HOWTO step, leave it running (BOX=debian-12 to pick a box).
+## The main job: build/install the box, run every HOWTO step, leave it running (BOX=debian-13 to pick a box).
 up: setup
 	$(NBXEN) up $(BOX_FLAG)
 
-## Everything CI runs: type, format and import checks, unit and integration tests, the HOWTO specs on debian-12 (real Xen) and on the three NetBSD boxes against the installed-NetBSD test double.
+## Everything CI runs: type, format and import checks, unit and integration tests, the HOWTO specs on debian-12 and debian-13 (real Xen 4.17 and 4.20; BOX=NAME: that box only) and on the three NetBSD boxes against the installed-NetBSD test double.
+DEBIAN_BOXES := debian-12 debian-13
 test: setup check unit howto-coverage integration
-	$(MAKE) --no-print-directory specs BOX=$(or $(BOX),debian-12)
+	for b in $(or $(BOX),$(DEBIAN_BOXES)); do $(MAKE) --no-print-directory specs BOX=$$b || exit 1; done
 	$(MAKE) --no-print-directory specs-double BOX=netbsd-6.1.5
 	@# netbsd-9.4 installs a locally built pair and updates to the mirror's; the others update to a local pair.
 	$(MAKE) --no-print-directory specs-double BOX=netbsd-9.4 XEN_PACKAGE=$(CURDIR)/.nbxen-double/netbsd-9.4/mirror/local-xen UPDATE_XEN_TO=xenkernel415
@@ -47,11 +48,11 @@ format: setup
 unit: setup
 	$(MOCHA) 'specs/unit/**/*.test.ts'
 
-## Coverage of both revisions of the project's HOWTO text (docs/howto/) for debian-12 and a NetBSD box: exit 1
+## Coverage of both revisions of the project's HOWTO text (docs/howto/) for the Debian boxes and a NetBSD box: exit 1
 ## when a command or config block maps to no line of harness/howto/lines.ts, or the table has a revision wrong.
 HOWTO_TEXT := docs/howto/netbsd-xen-howto.side-by-side.txt
 howto-coverage: setup
-	@for b in debian-12 netbsd-10.1; do for r in old new; do \
+	@for b in $(DEBIAN_BOXES) netbsd-10.1; do for r in old new; do \
 	  $(NBXEN) howto coverage $(HOWTO_TEXT) --revision $$r --box $$b | grep '^summary:' | sed "s/^/$$b $$r: /" && \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; done; done
 

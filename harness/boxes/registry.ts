@@ -1,5 +1,6 @@
 import { UsageError } from "../../lib/errors.ts";
 import { NETBSD_RELEASES, withXenPackage } from "../../images/catalog/netbsd.ts";
+import { DEBIAN_RELEASES, describeDebianRelease } from "../../images/debian/releases.ts";
 import { DEFAULT_BOX } from "../config/schema.ts";
 import type { Box } from "./box.ts";
 
@@ -10,33 +11,37 @@ export interface BoxEntry {
   load(xenPackage?: string): Promise<Box>;
 }
 
+/** The xenPackage that names a Debian box's own Xen (or unset). */
+export const DEBIAN_XEN_PACKAGE = "debian";
+
 /** Every box the harness knows. Boxes load lazily: a NetBSD run never imports the Debian builder. */
 export function boxCatalog(): BoxEntry[] {
+  const debianBoxes = DEBIAN_RELEASES.map((r) => r.box).join(", ");
   return [
     ...NETBSD_RELEASES.map((r) => ({
       name: r.box,
       description: `NetBSD ${r.version} dom0 + ${r.xen.kernelPkg}/${r.xen.toolsPkg}${r.box === DEFAULT_BOX ? " (the HOWTO's recommendation)" : ""}`,
       load: async (xenPackage?: string) => {
-        if (xenPackage === "debian")
+        if (xenPackage === DEBIAN_XEN_PACKAGE)
           throw new UsageError(
-            `xenPackage "debian" is the debian-12 box's own Xen; ${r.box} installs a pkgsrc xenkernelNNN ` +
+            `xenPackage "debian" is a Debian box's own Xen (${debianBoxes}); ${r.box} installs a pkgsrc xenkernelNNN ` +
               `(default ${r.xen.kernelPkg}): name one, or leave xenPackage unset`,
           );
         return (await import("./netbsd/box.ts")).netbsdBox(withXenPackage(r, xenPackage));
       },
     })),
-    {
-      name: "debian-12",
-      description: "reference box: Debian 12 + Debian's Xen 4.17, Linux dom0",
+    ...DEBIAN_RELEASES.map((r) => ({
+      name: r.box,
+      description: describeDebianRelease(r),
       load: async (xenPackage?: string) => {
-        if (xenPackage !== undefined && xenPackage !== "debian")
+        if (xenPackage !== undefined && xenPackage !== DEBIAN_XEN_PACKAGE)
           throw new UsageError(
-            `xenPackage ${JSON.stringify(xenPackage)} is a NetBSD pkgsrc package; debian-12 runs Debian's own ` +
-              `Xen 4.17: set xenPackage to "debian" or leave it unset, or pick a netbsd-* box`,
+            `xenPackage ${JSON.stringify(xenPackage)} is a NetBSD pkgsrc package; ${r.box} runs Debian's own ` +
+              `Xen ${r.xenVersion} (${r.suite}'s ${r.hypervisorPackage}): set xenPackage to "debian" or leave it unset, or pick a netbsd-* box`,
           );
-        return (await import("./debian12/box.ts")).debian12Box();
+        return (await import("./debian/box.ts")).debianBox(r);
       },
-    },
+    })),
   ];
 }
 

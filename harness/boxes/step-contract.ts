@@ -3,7 +3,7 @@ import type { Box } from "./box.ts";
 
 /**
  * The steps the HOWTO specs reach, in HOWTO order: every box has a step of each name, in this order
- * (a box may have more steps between them, e.g. debian-12's boot-loader). A spec reaches only these.
+ * (a box may have more steps between them, e.g. the Debian boxes' boot-loader). A spec reaches only these.
  */
 export const HOWTO_STEP_IDS = [
   "install-os",

@@ -69,7 +69,7 @@ function positiveSeconds(value: string, flag: string): number {
 function program(setExit: (code: number) => void, interrupts: Interrupts): Command {
   const root = new Command("nbxen")
     .description(
-      "Boot NetBSD/Xen (or the debian-12 reference box) under QEMU and verify the NetBSD Xen HOWTO step by step.",
+      "Boot NetBSD/Xen (or a Debian reference box, debian-12 or debian-13) under QEMU and verify the NetBSD Xen HOWTO step by step.",
     )
     .option("-c, --config <path>", "configuration file (default: ./nbxen.config.json)")
     .option("-b, --box <name>", "box to use, overriding the configuration (see `nbxen box list`)")

@@ -11,6 +11,7 @@ import { reapStale } from "../machine/reaper.ts";
 import { isAlive, MachineDir } from "../machine/state-dir.ts";
 import {
   compareRuns,
+  xenOf,
   comparisonFails,
   formatComparison,
   listRuns,
@@ -330,7 +331,10 @@ export async function runsList(config: ResolvedConfig, box?: string): Promise<nu
         ? `${n("passed")}/${cases.length} passed${n("failed") + n("error") ? `, ${n("failed") + n("error")} failed` : ""}`
         : "-";
     };
-    out(`${r.id.padEnd(40)} ${r.meta.createdAt}  steps ${tally(r.steps).padEnd(22)} specs ${tally(r.specs)}`);
+    const xen = xenOf(r.meta);
+    out(
+      `${r.id.padEnd(40)} ${r.meta.createdAt}  steps ${tally(r.steps).padEnd(22)} specs ${tally(r.specs).padEnd(22)}${xen ? ` ${xen}` : ""}`.trimEnd(),
+    );
   }
   return 0;
 }

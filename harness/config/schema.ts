@@ -33,7 +33,8 @@ export interface HarnessConfig {
   dom0MemoryMiB: number;
   /**
    * The Xen pair a NetBSD box installs, by its kernel package ("xenkernel415": with xentools415), any the
-   * release's pkg_summary holds; unset: the release's default. "debian" (or unset) for debian-12.
+   * release's pkg_summary holds; unset: the release's default. "debian" (or unset) for the Debian boxes
+   * (debian-12, debian-13): their own Debian Xen.
    * `nbxen up --xen` overrides it.
    */
   xenPackage?: string;

@@ -181,14 +181,30 @@ export function verdict(now: CaseResult | undefined, before: CaseResult | undefi
   return "never passed";
 }
 
+/**
+ * What a case is matched on across two runs. A step's JUnit id names its box and its title
+ * ("nbxen debian-12 steps :: install-os: Install the OS (Debian 12 ...)"): it is matched on the step's
+ * name alone, so that runs of two boxes (debian-12 against debian-13) compare step by step. A spec's id
+ * (its describe and it) is the same on every box.
+ */
+export function caseKey(kind: Comparison["kind"], id: string): string {
+  if (kind === "spec") return id;
+  const name = id.replace(/^nbxen \S+ steps :: /, "");
+  const colon = name.indexOf(": ");
+  return colon < 0 ? name : name.slice(0, colon);
+}
+
 export function compareRuns(baseline: RunRecord, current: RunRecord): Comparison[] {
   const rows: Comparison[] = [];
   for (const kind of ["step", "spec"] as const) {
-    const before = new Map((kind === "step" ? baseline.steps : baseline.specs).map((c) => [c.id, c]));
+    const before = new Map(
+      (kind === "step" ? baseline.steps : baseline.specs).map((c) => [caseKey(kind, c.id), c]),
+    );
     const now = kind === "step" ? current.steps : current.specs;
     for (const c of now) {
-      const b = before.get(c.id);
-      before.delete(c.id);
+      const key = caseKey(kind, c.id);
+      const b = before.get(key);
+      before.delete(key);
       rows.push({
         id: c.id,
         kind,
@@ -214,10 +230,30 @@ function counts(rows: Comparison[]): string {
   return [...by.entries()].map(([v, n]) => `${n} ${v}`).join(", ");
 }
 
+/** The package of a run's Xen that names its version: the hypervisor's (xenkernelNNN, xen-hypervisor-X.Y-amd64). */
+export function xenOf(meta: RunMeta): string | undefined {
+  const pkgs = meta.xenPackages ?? [];
+  return pkgs.find((p) => /^(xenkernel|xen-hypervisor-)/.test(p)) ?? pkgs[0];
+}
+
 function header(baseline: RunRecord, current: RunRecord): string[] {
   const describe = (r: RunRecord) =>
     `${r.id} (${r.meta.box}, ${r.meta.createdAt}${r.meta.xenPackages?.length ? `, ${r.meta.xenPackages.join(" ")}` : ""}${r.meta.accelerator ? `, ${r.meta.accelerator}` : ""})`;
-  return [`baseline: ${describe(baseline)}`, `this run: ${describe(current)}`];
+  const lines = [`baseline: ${describe(baseline)}`, `this run: ${describe(current)}`];
+  if (baseline.meta.box !== current.meta.box) {
+    const xen = (r: RunRecord) => `${r.meta.box} (${xenOf(r.meta) ?? "Xen not recorded"})`;
+    lines.push(
+      `boxes:    ${xen(baseline)} -> ${xen(current)}: two boxes, steps matched by step name, specs by name`,
+    );
+  }
+  return lines;
+}
+
+/** The title of a comparison: the box, or both boxes when the runs are of two. */
+function subject(baseline: RunRecord, current: RunRecord): string {
+  return baseline.meta.box === current.meta.box
+    ? `${current.meta.box} against its baseline`
+    : `${current.meta.box} against ${baseline.meta.box}`;
 }
 
 export function formatComparison(
@@ -230,7 +266,7 @@ export function formatComparison(
     const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
     return (
       [
-        `# nbxen: ${current.meta.box} against its baseline`,
+        `# nbxen: ${subject(baseline, current)}`,
         "",
         ...header(baseline, current).map((l) => `- ${l}`),
         `- verdicts: ${counts(rows)}`,

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { HarnessError } from "../../lib/errors.ts";
 import { acquireLock } from "../store/lock.ts";
+import { buildEnv, type DebianRelease } from "./releases.ts";
 
 /**
  * What box.json's "format" must say (build-box.sh writes what it is given). Bump it when a box built
@@ -29,7 +30,7 @@ export interface DebianBoxMeta {
   nic: string;
   hostname: string;
   rootPassword: string;
-  /** Debian version of xen-hypervisor-4.17-amd64 in xen-repo, e.g. "4.17.5+72-g01bf3ba2b9-1~deb12u1". */
+  /** Debian version of the release's xen-hypervisor-X.Y-amd64 in xen-repo, e.g. "4.17.5+72-g01bf3ba2b9-1~deb12u1". */
   xenVersion: string;
   /** Packages installed in the image. */
   packages: number;
@@ -77,9 +78,9 @@ export const BUILD_SCRIPT = fileURLToPath(new URL("./build-box.sh", import.meta.
 export class DebianBoxIncompleteError extends HarnessError {
   readonly dir: string;
   readonly file: string;
-  constructor(dir: string, file: string) {
+  constructor(box: string, dir: string, file: string) {
     super(
-      `The debian-12 box in ${dir} is incomplete: ${file} is missing or empty. Delete ${dir} to rebuild it.`,
+      `The ${box} box in ${dir} is incomplete: ${file} is missing or empty. Delete ${dir} to rebuild it.`,
     );
     this.dir = dir;
     this.file = file;
@@ -92,9 +93,9 @@ export class DebianBoxOutdatedError extends HarnessError {
   readonly format: number | undefined;
   /** "its format is N, this harness needs M" */
   readonly reason: string;
-  constructor(dir: string, format: number | undefined) {
+  constructor(box: string, dir: string, format: number | undefined) {
     const reason = `its format is ${format ?? "1 (none given)"}, this harness needs ${DEBIAN_BOX_FORMAT}`;
-    super(`The debian-12 box in ${dir}: ${reason}. It is rebuilt on the next run (or delete ${dir}).`);
+    super(`The ${box} box in ${dir}: ${reason}. It is rebuilt on the next run (or delete ${dir}).`);
     this.dir = dir;
     this.format = format;
     this.reason = reason;
@@ -115,8 +116,8 @@ export class DebianBoxMetaError extends HarnessError {
 export class BuildToolMissingError extends HarnessError {
   readonly tool: string;
   readonly pkg: string;
-  constructor(tool: string, pkg: string) {
-    super(`${tool} is needed to build the debian-12 box and is not installed: apt-get install ${pkg}`);
+  constructor(box: string, tool: string, pkg: string) {
+    super(`${tool} is needed to build the ${box} box and is not installed: apt-get install ${pkg}`);
     this.tool = tool;
     this.pkg = pkg;
   }
@@ -129,16 +130,14 @@ export class DebianBoxBuildError extends HarnessError {
   /** The script's last output lines. */
   readonly tail: string[];
   constructor(
+    box: string,
     outDir: string,
     fields: { exitCode?: number; signal?: string; tail: string[]; cause?: unknown },
   ) {
     const how = fields.signal ? `was killed by ${fields.signal}` : `exited with ${fields.exitCode ?? "?"}`;
-    super(
-      `Building the debian-12 box into ${outDir} failed: build-box.sh ${how}.\n${fields.tail.join("\n")}`,
-      {
-        cause: fields.cause,
-      },
-    );
+    super(`Building the ${box} box into ${outDir} failed: build-box.sh ${how}.\n${fields.tail.join("\n")}`, {
+      cause: fields.cause,
+    });
     this.outDir = outDir;
     if (fields.exitCode !== undefined) this.exitCode = fields.exitCode;
     this.tail = fields.tail;
@@ -159,7 +158,7 @@ const STRING_FIELDS = [
 ] as const;
 const NUMBER_FIELDS = ["packages", "xenRepoPackages"] as const;
 
-function parseMeta(file: string, text: string): DebianBoxMeta {
+function parseMeta(release: DebianRelease, file: string, text: string): DebianBoxMeta {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -170,6 +169,7 @@ function parseMeta(file: string, text: string): DebianBoxMeta {
   const obj = raw as Record<string, unknown>;
   if (obj.format !== DEBIAN_BOX_FORMAT)
     throw new DebianBoxOutdatedError(
+      release.box,
       path.dirname(file),
       typeof obj.format === "number" ? obj.format : undefined,
     );
@@ -180,8 +180,14 @@ function parseMeta(file: string, text: string): DebianBoxMeta {
   for (const f of NUMBER_FIELDS) {
     if (typeof obj[f] !== "number") throw new DebianBoxMetaError(file, `"${f}" is not a number`, f);
   }
-  if (obj.box !== "debian-12")
-    throw new DebianBoxMetaError(file, `"box" is ${String(obj.box)}, not debian-12`, "box");
+  if (obj.box !== release.box)
+    throw new DebianBoxMetaError(file, `"box" is ${String(obj.box)}, not ${release.box}`, "box");
+  if (obj.suite !== release.suite)
+    throw new DebianBoxMetaError(
+      file,
+      `"suite" is ${String(obj.suite)}, not ${release.suite} (${release.box})`,
+      "suite",
+    );
   return obj as unknown as DebianBoxMeta;
 }
 
@@ -193,14 +199,14 @@ async function nonEmpty(file: string): Promise<boolean> {
   }
 }
 
-/** Reads a built box; throws DebianBoxIncompleteError naming the first missing file. */
-export async function readDebianBox(dir: string): Promise<DebianBox> {
+/** Reads a built box of `release`; throws DebianBoxIncompleteError naming the first missing file. */
+export async function readDebianBox(dir: string, release: DebianRelease): Promise<DebianBox> {
   const abs = path.resolve(dir);
   for (const f of DEBIAN_BOX_FILES) {
-    if (!(await nonEmpty(path.join(abs, f)))) throw new DebianBoxIncompleteError(abs, f);
+    if (!(await nonEmpty(path.join(abs, f)))) throw new DebianBoxIncompleteError(release.box, abs, f);
   }
   const metaFile = path.join(abs, "box.json");
-  const meta = parseMeta(metaFile, await readFile(metaFile, "utf8"));
+  const meta = parseMeta(release, metaFile, await readFile(metaFile, "utf8"));
   return {
     dir: abs,
     disk: path.join(abs, "disk.qcow2"),
@@ -226,9 +232,9 @@ async function onPath(tool: string): Promise<boolean> {
 }
 
 /** Throws BuildToolMissingError for the first build tool that is not installed. */
-export async function checkBuildTools(): Promise<void> {
+export async function checkBuildTools(box: string): Promise<void> {
   for (const { tool, pkg } of DEBIAN_BOX_BUILD_TOOLS) {
-    if (!(await onPath(tool))) throw new BuildToolMissingError(tool, pkg);
+    if (!(await onPath(tool))) throw new BuildToolMissingError(box, tool, pkg);
   }
 }
 
@@ -244,9 +250,9 @@ export interface BuildDebianBoxOptions {
 const TAIL_LINES = 40;
 
 /** The box in dir when it is complete and of this harness's format; else why not (to rebuild it). */
-async function usableBox(dir: string): Promise<DebianBox | string> {
+async function usableBox(dir: string, release: DebianRelease): Promise<DebianBox | string> {
   try {
-    return await readDebianBox(dir);
+    return await readDebianBox(dir, release);
   } catch (err) {
     if (err instanceof DebianBoxIncompleteError) return `no complete box there (${err.file})`;
     if (err instanceof DebianBoxOutdatedError) return err.reason;
@@ -256,32 +262,40 @@ async function usableBox(dir: string): Promise<DebianBox | string> {
 }
 
 /**
- * Returns the debian-12 box in outDir, building it first with build-box.sh when there is none of this
+ * Returns the box of `release` in outDir, building it first with build-box.sh when there is none of this
  * harness's format (a few minutes; needs Debian's mirrors). One build at a time per directory: a second
  * run waits on outDir.lock and then uses what the first one built. The script renames its work dir to
  * outDir only when it succeeds.
  */
-export async function buildDebianBox(outDir: string, opts: BuildDebianBoxOptions = {}): Promise<DebianBox> {
+export async function buildDebianBox(
+  outDir: string,
+  release: DebianRelease,
+  opts: BuildDebianBoxOptions = {},
+): Promise<DebianBox> {
   const dir = path.resolve(outDir);
   const log = opts.log ?? (() => {});
   if (!opts.force) {
-    const box = await usableBox(dir);
+    const box = await usableBox(dir, release);
     if (typeof box !== "string") return box;
   }
   await mkdir(path.dirname(dir), { recursive: true });
   await using _lock = await acquireLock(`${dir}.lock`, { log });
   let why = "rebuild asked for";
   if (!opts.force) {
-    const box = await usableBox(dir);
+    const box = await usableBox(dir, release);
     if (typeof box !== "string") return box; // built by another run while this one waited
     why = box;
   }
-  log(`building the debian-12 box into ${dir} (a few minutes, once): ${why}`);
-  await checkBuildTools();
+  log(`building the ${release.box} box (Debian ${release.suite}) into ${dir} (a few minutes, once): ${why}`);
+  await checkBuildTools(release.box);
   const tail: string[] = [];
   const child = execa("bash", [BUILD_SCRIPT, "--force", dir], {
     all: true,
-    env: { NBXEN_ROOT_PASSWORD: DEBIAN_ROOT_PASSWORD, NBXEN_BOX_FORMAT: String(DEBIAN_BOX_FORMAT) },
+    env: {
+      ...buildEnv(release),
+      NBXEN_ROOT_PASSWORD: DEBIAN_ROOT_PASSWORD,
+      NBXEN_BOX_FORMAT: String(DEBIAN_BOX_FORMAT),
+    },
     buffer: false,
     reject: false,
     stdin: "ignore",
@@ -294,11 +308,11 @@ export async function buildDebianBox(outDir: string, opts: BuildDebianBoxOptions
   }
   const result = await child;
   if (result.failed) {
-    throw new DebianBoxBuildError(dir, {
+    throw new DebianBoxBuildError(release.box, dir, {
       ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
       ...(result.signal ? { signal: result.signal } : {}),
       tail,
     });
   }
-  return readDebianBox(dir);
+  return readDebianBox(dir, release);
 }

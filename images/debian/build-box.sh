@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds the debian-12 reference box from Debian's packages, without root if need be:
+# Builds a Debian reference box (debian-12, debian-13, ...) from Debian's packages, without root if need be:
 #   OUTDIR/disk.qcow2   MBR disk, partition 1 = ext4 root labelled nbxroot (GRUB not in the MBR yet)
 #   OUTDIR/vmlinuz, OUTDIR/initrd.img   for the first boot by direct kernel boot
-#   OUTDIR/xen-repo/    flat apt repository: what `apt-get install xen-system-amd64 xen-utils-common
-#                       busybox-static` needs on that root filesystem, and nothing else
+#   OUTDIR/xen-repo/    flat apt repository: what `apt-get install $NBXEN_XEN_REQUEST` needs on that
+#                       root filesystem, and nothing else
 #   OUTDIR/box.json     facts about the box
 # Usage: build-box.sh [--force] OUTDIR
 # Idempotent: an OUTDIR with box.json and every file is left alone unless --force. Work happens in a
@@ -12,12 +12,25 @@
 #      NBXEN_DEBIAN_SECURITY_MIRROR (default http://deb.debian.org/debian-security),
 #      NBXEN_BUILD_VERBOSE=1 (show apt's and dpkg's output),
 #      NBXEN_ROOT_PASSWORD, NBXEN_BOX_FORMAT (required: the root password and box.json's "format"; the
-#      harness passes DEBIAN_ROOT_PASSWORD and DEBIAN_BOX_FORMAT from images/debian/box.ts).
+#      harness passes DEBIAN_ROOT_PASSWORD and DEBIAN_BOX_FORMAT from images/debian/box.ts),
+#      NBXEN_DEBIAN_BOX, NBXEN_DEBIAN_SUITE, NBXEN_DEBIAN_MAJOR, NBXEN_XEN_HYPERVISOR_PACKAGE,
+#      NBXEN_XEN_UTILS_PACKAGE, NBXEN_XEN_REQUEST (required: the release, from images/debian/releases.ts
+#      buildEnv, e.g. debian-13 trixie 13 xen-hypervisor-4.20-amd64 xen-utils-4.20).
 # Needs: mmdebstrap, e2fsprogs, fdisk, qemu-utils, dpkg-dev; without root also uidmap and subuids.
 set -euo pipefail
 
-readonly BOX=debian-12
-readonly SUITE=bookworm
+need_env() { [ -n "${!1:-}" ] || { printf '[build-box] error: set %s (%s)\n' "$1" "$2" >&2; exit 1; }; }
+need_env NBXEN_DEBIAN_BOX "the box name, e.g. debian-13"
+need_env NBXEN_DEBIAN_SUITE "Debian's suite, e.g. trixie"
+need_env NBXEN_DEBIAN_MAJOR "Debian's major version, e.g. 13"
+need_env NBXEN_XEN_HYPERVISOR_PACKAGE "e.g. xen-hypervisor-4.20-amd64"
+need_env NBXEN_XEN_UTILS_PACKAGE "e.g. xen-utils-4.20"
+need_env NBXEN_XEN_REQUEST "the packages the box's install step asks apt for"
+readonly BOX=$NBXEN_DEBIAN_BOX
+readonly SUITE=$NBXEN_DEBIAN_SUITE
+readonly MAJOR=$NBXEN_DEBIAN_MAJOR
+readonly XEN_HV_PACKAGE=$NBXEN_XEN_HYPERVISOR_PACKAGE
+readonly XEN_UTILS_PACKAGE=$NBXEN_XEN_UTILS_PACKAGE
 readonly ROOT_LABEL=nbxroot
 readonly FORMAT=${NBXEN_BOX_FORMAT:?set NBXEN_BOX_FORMAT to the box format the harness expects}
 readonly ROOT_PASSWORD=${NBXEN_ROOT_PASSWORD:?set NBXEN_ROOT_PASSWORD to the root password the box gets}
@@ -28,7 +41,7 @@ readonly PART_START_MIB=1
 # net.ifnames=0 is belt and braces: the image overrides 99-default.link so the NIC keeps its kernel
 # name (eth0) with any command line, e.g. the Xen dom0 entries update-grub writes later.
 readonly KERNEL_CMDLINE="root=LABEL=${ROOT_LABEL} ro console=ttyS0,115200n8 net.ifnames=0"
-readonly XEN_PACKAGES="xen-system-amd64 xen-utils-common busybox-static"
+readonly XEN_PACKAGES=$NBXEN_XEN_REQUEST
 readonly INCLUDE="linux-image-amd64,grub-pc,systemd-sysv,udev,ifupdown,isc-dhcp-client,iproute2,\
 iputils-ping,procps,kmod,e2fsprogs,bridge-utils,less,dbus"
 MIRROR=${NBXEN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -70,6 +83,11 @@ need mke2fs e2fsprogs
 need sfdisk fdisk
 need qemu-img qemu-utils
 need dpkg-scanpackages dpkg-dev
+# mmdebstrap verifies the suite's Release files with the host's apt keys; a bookworm host knows trixie's
+# only from debian-archive-keyring 2023.3+deb12u2 on. Said before anything is downloaded.
+keyring=/usr/share/keyrings/debian-archive-$SUITE-automatic.gpg
+[ -s "$keyring" ] || die "the host has no archive keys for Debian $SUITE ($keyring is missing), so $SUITE's \
+packages cannot be verified: apt-get install debian-archive-keyring (bookworm's 2023.3+deb12u2 or later has trixie's)"
 
 # As root, unshare mode only unshares the mount/pid namespaces (so nothing leaks onto the host if we die)
 # and file ownership is real. As a user, it needs subuids; the root dir is then owned by them and is
@@ -183,6 +201,11 @@ chroot "\$1" apt-get install --download-only --yes -o APT::Install-Recommends=fa
 rm -rf "\$1/tmp/xendebs/partial" "\$1/tmp/xendebs/lock"
 EOF
 
+read -r -d '' release_hook <<EOF || true
+grep -q '^$MAJOR\.' "\$1/etc/debian_version" ||
+  { echo "the root filesystem says Debian \$(cat "\$1/etc/debian_version"), not $MAJOR ($SUITE)" >&2; exit 1; }
+EOF
+
 # Facts for box.json, and a check that the initrd can mount a virtio disk with ext4 on it.
 read -r -d '' facts_hook <<'EOF' || true
 set -e
@@ -204,7 +227,7 @@ cp "$1/boot/initrd.img-$kver" "$1/tmp/nbxen/initrd.img"
 echo '# written by dhclient at boot' > "$1/etc/resolv.conf"
 EOF
 
-log "mmdebstrap $SUITE (minbase) into $rootdir"
+log "$BOX: mmdebstrap $SUITE (minbase) into $rootdir"
 t0=$(date +%s)
 # mmdebstrap's own eatmydata hook spares dpkg's fsyncs; NBXEN_BUILD_VERBOSE=1 shows apt and dpkg output.
 extra=()
@@ -224,6 +247,7 @@ in_bg mmdebstrap --mode=unshare --variant=minbase --include="$INCLUDE" "${extra[
   --customize-hook="$initramfs_hook" \
   --customize-hook="$download_xen_hook" \
   --customize-hook="copy-out /tmp/xendebs $work" \
+  --customize-hook="$release_hook" \
   --customize-hook="$facts_hook" \
   --customize-hook="copy-out /tmp/nbxen $work" \
   "$SUITE" "$rootdir" \
@@ -282,10 +306,10 @@ mv "${debs[@]}" "$repo/"
     done
   } >Release
 )
-hv_deb=$(cd "$repo" && ls xen-hypervisor-4.17-amd64_*.deb 2>/dev/null | head -n 1)
-[ -n "$hv_deb" ] || die "xen-hypervisor-4.17-amd64 is not in xen-repo"
+hv_deb=$(cd "$repo" && ls "${XEN_HV_PACKAGE}"_*.deb 2>/dev/null | head -n 1)
+[ -n "$hv_deb" ] || die "$XEN_HV_PACKAGE is not in xen-repo"
 xen_version=$(dpkg-deb -f "$repo/$hv_deb" Version)
-for p in xen-utils-4.17 xen-system-amd64 busybox-static; do
+for p in "$XEN_UTILS_PACKAGE" $XEN_PACKAGES; do
   compgen -G "$repo/${p}_*.deb" >/dev/null || die "$p is not in xen-repo"
 done
 

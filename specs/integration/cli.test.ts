@@ -270,7 +270,10 @@ describe("nbxen up --xen / xenPackage", function () {
     assert.match(debian.stderr, /"xenkernel420" is a NetBSD pkgsrc package; debian-12 runs Debian's own/);
     const netbsd = await nbxen(dir, ["up", "--xen", "debian"]);
     assert.equal(netbsd.code, 2, netbsd.stderr);
-    assert.match(netbsd.stderr, /"debian" is the debian-12 box's own Xen; netbsd-10\.1 installs a pkgsrc/);
+    assert.match(
+      netbsd.stderr,
+      /"debian" is a Debian box's own Xen \(debian-12, debian-13\); netbsd-10\.1 installs a pkgsrc/,
+    );
   });
 
   it("local Xen packages and update-xen: bad input exits 2 before anything boots, saying what to give", async () => {

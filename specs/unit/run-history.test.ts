@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm, writeFile, mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import {
+  caseKey,
   compareRuns,
   comparisonFails,
   formatComparison,
@@ -11,6 +12,7 @@ import {
   recordRun,
   verdict,
   writeMeta,
+  xenOf,
   type RunRecord,
 } from "../../harness/report/history.ts";
 import { readJunit, type CaseResult } from "../../harness/report/junit-read.ts";
@@ -90,6 +92,72 @@ describe("run history: verdicts (OSSTest style)", () => {
     const junit = readJunit(formatComparison(a, b, rows, "junit"));
     assert.equal(junit.find((c) => c.id.endsWith("xl :: lists dom0"))?.status, "failed");
     assert.equal(junit.find((c) => c.id.endsWith("domu :: pings"))?.status, "skipped");
+  });
+});
+
+describe("run history: two boxes' runs (debian-12 against debian-13)", () => {
+  const stepCases = (box: string, major: number, failed?: string) =>
+    readJunit(
+      junitXml(`nbxen ${box} steps`, [
+        { step: "install-os", title: `Install the OS (Debian ${major})`, status: "passed", seconds: 9 },
+        { step: "install-xen", title: "Install Xen", status: "passed", seconds: 9 },
+        failed
+          ? { step: "boot-xen", title: "Boot Xen", status: "failed", seconds: 9, error: failed }
+          : { step: "boot-xen", title: "Boot Xen", status: "passed", seconds: 9 },
+      ]),
+    );
+  const debianRun = (box: string, major: number, xen: string, specs: CaseResult[], failed?: string) => ({
+    id: `${box}-20261204T180000-abcd`,
+    dir: `/runs/${box}`,
+    meta: {
+      box,
+      createdAt: "2026-12-04T18:00:00.000Z",
+      harness: { version: "0.1.0" },
+      accelerator: "tcg -cpu qemu64",
+      xenPackages: [`xen-system-amd64=${xen}`, `xen-hypervisor-${xen.slice(0, 4)}-amd64=${xen}`],
+    },
+    steps: stepCases(box, major, failed),
+    specs,
+  });
+
+  it("matches steps by name across boxes and says both boxes and their Xen in the header", () => {
+    const a = debianRun("debian-12", 12, "4.17.7+13-g2445b30a44-0+deb12u1", [pass("xl :: lists dom0")]);
+    const b = debianRun("debian-13", 13, "4.20.4+63-g7abfd2bce2-0+deb13u1", [fail("xl :: lists dom0")], "x");
+    const rows = compareRuns(a, b);
+    assert.deepEqual(
+      rows.map((r) => [r.kind, r.id.replace(/:.*/, ""), r.verdict]),
+      [
+        ["step", "nbxen debian-13 steps ", "pass"],
+        ["step", "nbxen debian-13 steps ", "pass"],
+        ["step", "nbxen debian-13 steps ", "fail, regression"],
+        ["spec", "xl ", "fail, regression"],
+      ],
+    );
+    const text = formatComparison(a, b, rows, "text");
+    assert.match(text, /^baseline: debian-12-\S+ \(debian-12, .*xen-hypervisor-4\.17-amd64=4\.17\.7\+13/);
+    assert.match(text, /\nthis run: debian-13-\S+ \(debian-13, .*xen-hypervisor-4\.20-amd64=4\.20\.4\+63/);
+    assert.match(
+      text,
+      /\nboxes: +debian-12 \(xen-hypervisor-4\.17-amd64=4\.17\.7\+13-g2445b30a44-0\+deb12u1\) -> debian-13 \(xen-hypervisor-4\.20-amd64=4\.20\.4\+63-g7abfd2bce2-0\+deb13u1\)/,
+    );
+    assert.match(formatComparison(a, b, rows, "markdown"), /^# nbxen: debian-13 against debian-12\n/);
+    assert.doesNotMatch(formatComparison(a, a, compareRuns(a, a), "text"), /boxes:/);
+  });
+
+  it("keys a step on its name, whatever its box and title", () => {
+    assert.equal(caseKey("step", "nbxen debian-12 steps :: install-os: Install (Debian 12)"), "install-os");
+    assert.equal(caseKey("step", "nbxen netbsd-10.1 steps :: boot-xen: Boot: Xen"), "boot-xen");
+    assert.equal(caseKey("spec", "HOWTO: Booting Xen :: version"), "HOWTO: Booting Xen :: version");
+    assert.equal(xenOf({ box: "b", createdAt: "", harness: { version: "0" } }), undefined);
+    assert.equal(
+      xenOf({
+        box: "netbsd-10.1",
+        createdAt: "",
+        harness: { version: "0" },
+        xenPackages: ["xenkernel420-20250821nb1", "xentools420-20250821nb1"],
+      }),
+      "xenkernel420-20250821nb1",
+    );
   });
 });
 

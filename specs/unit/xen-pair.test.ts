@@ -130,17 +130,28 @@ describe("Xen pairs: listing and choosing", () => {
     );
   });
 
-  it("the boxes refuse the other kind's Xen: debian for NetBSD, a pkgsrc name for debian-12", async () => {
+  it("the boxes refuse the other kind's Xen: debian for NetBSD, a pkgsrc name for a Debian box", async () => {
     await assert.rejects(
       getBox("netbsd-10.1", "debian"),
-      (e: unknown) => e instanceof UsageError && /"debian" is the debian-12 box's own Xen/.test(e.message),
-    );
-    await assert.rejects(
-      getBox("debian-12", "xenkernel420"),
       (e: unknown) =>
-        e instanceof UsageError && /"xenkernel420" is a NetBSD pkgsrc package; debian-12/.test(e.message),
+        e instanceof UsageError &&
+        /"debian" is a Debian box's own Xen \(debian-12, debian-13\)/.test(e.message),
     );
-    assert.equal((await getBox("debian-12", "debian")).name, "debian-12");
+    for (const [box, xen] of [
+      ["debian-12", "Xen 4.17 \\(bookworm's xen-hypervisor-4.17-amd64\\)"],
+      ["debian-13", "Xen 4.20 \\(trixie's xen-hypervisor-4.20-amd64\\)"],
+    ] as const) {
+      await assert.rejects(
+        getBox(box, "xenkernel420"),
+        (e: unknown) =>
+          e instanceof UsageError &&
+          new RegExp(`"xenkernel420" is a NetBSD pkgsrc package; ${box} runs Debian's own ${xen}`).test(
+            e.message,
+          ),
+      );
+      assert.equal((await getBox(box, "debian")).name, box);
+      assert.equal((await getBox(box)).name, box);
+    }
     const box = await getBox("netbsd-10.1", "xenkernel415");
     assert.deepEqual(box.facts.xenPackages, ["xenkernel415", "xentools415"]);
     assert.match(

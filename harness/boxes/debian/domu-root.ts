@@ -35,8 +35,15 @@ root=$(mktemp -d)
 mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/etc" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/lib/modules"
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
-for m in drivers/block/xen-blkfront.ko drivers/net/xen-netfront.ko; do
-  cp /lib/modules/$kver/kernel/$m "$root/lib/modules/"
+# Debian 13's kernel ships its modules xz-compressed (xen-blkfront.ko.xz), Debian 12's not: the domU's
+# busybox insmod gets them uncompressed either way.
+for m in drivers/block/xen-blkfront drivers/net/xen-netfront; do
+  f=$(ls /lib/modules/$kver/kernel/$m.ko /lib/modules/$kver/kernel/$m.ko.xz 2>/dev/null | head -n 1)
+  [ -n "$f" ] || { echo "no module $m.ko(.xz) in /lib/modules/$kver" >&2; exit 1; }
+  case "$f" in
+    *.xz) busybox unxz -c "$f" ;;
+    *) cat "$f" ;;
+  esac > "$root/lib/modules/\${m##*/}.ko"
 done
 echo ${o.name} > "$root/etc/hostname"
 cat > "$root/etc/inittab" <<'INITTAB'

@@ -3,6 +3,11 @@ import type { HowtoState } from "../box.ts";
 import { HarnessError } from "../../../lib/errors.ts";
 import { DEBIAN_TYPING, ensureDebianBox } from "./box-files.ts";
 import { DEBIAN_ROOT_PASSWORD } from "../../../images/debian/box.ts";
+import {
+  DEBIAN_XEN_REQUEST,
+  debianXenPackages,
+  type DebianRelease,
+} from "../../../images/debian/releases.ts";
 import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";
 import { domainGoneCommand, domainListedCommand } from "../xl-commands.ts";
 import { bootMachine } from "../../steps/boot.ts";
@@ -26,30 +31,38 @@ function rebootAndLogin(state: HowtoState, mustSee: RegExp[] = [], timeoutMs = 6
   });
 }
 
-const DEBIAN_OS =
-  "reference box: Debian 12 installed from Debian's packages (mmdebstrap) instead of NetBSD's sysinst";
-const DEBIAN_XEN =
-  "Debian's xen-system-amd64 (Xen 4.17) from the harness's local package server, instead of pkgsrc's xenkernel42/xentools42";
+/** grub.cfg's default is the release's Xen entry (20_linux_xen's, made the default by XEN_OVERRIDE_GRUB_DEFAULT). */
+export function xenGrubDefault(r: DebianRelease): RegExp {
+  const title = r.grubXenEntry.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  return new RegExp(`^\\s*set default="${title}"$`, "m");
+}
 
-const installOs: Step<HowtoState> = {
-  name: "install-os",
-  title: "Install the OS (Debian 12 from Debian's packages, first boot by direct kernel boot)",
-  howto: [
-    { id: "install-netbsd", deviation: DEBIAN_OS },
-    { id: "install-netbsd-51", deviation: DEBIAN_OS },
-  ],
-  async run(state) {
-    const box = await ensureDebianBox(state.ctx);
-    state.ctx.reporter.info(
-      `box ${box.dir}: kernel ${box.meta.kernelVersion}, Xen ${box.meta.xenVersion} in the local repository`,
-    );
-    await bootMachine(state, "direct-kernel");
-    const { shell } = live(state);
-    const release = await shell.run("cat /etc/debian_version");
-    if (!/^12\./.test(release.trim()))
-      throw new HarnessError(`expected Debian 12, the guest says ${release.trim()}`);
-  },
-};
+const osDeviation = (r: DebianRelease) =>
+  `reference box: Debian ${r.major} (${r.suite}) installed from Debian's packages (mmdebstrap) instead of NetBSD's sysinst`;
+const xenDeviation = (r: DebianRelease) =>
+  `Debian's xen-system-amd64 (Xen ${r.xenVersion}) from the harness's local package server, instead of pkgsrc's xenkernel42/xentools42`;
+
+function installOs(r: DebianRelease): Step<HowtoState> {
+  return {
+    name: "install-os",
+    title: `Install the OS (Debian ${r.major} from Debian's packages, first boot by direct kernel boot)`,
+    howto: [
+      { id: "install-netbsd", deviation: osDeviation(r) },
+      { id: "install-netbsd-51", deviation: osDeviation(r) },
+    ],
+    async run(state) {
+      const box = await ensureDebianBox(state.ctx, r);
+      state.ctx.reporter.info(
+        `box ${box.dir}: kernel ${box.meta.kernelVersion}, Xen ${box.meta.xenVersion} in the local repository`,
+      );
+      await bootMachine(state, "direct-kernel");
+      const { shell } = live(state);
+      const version = (await shell.run("cat /etc/debian_version")).trim();
+      if (!version.startsWith(`${r.major}.`))
+        throw new HarnessError(`expected Debian ${r.major} (${r.suite}), the guest says ${version}`);
+    },
+  };
+}
 
 const bootLoader: Step<HowtoState> = {
   name: "boot-loader",
@@ -71,86 +84,115 @@ const bootLoader: Step<HowtoState> = {
   },
 };
 
-const installXen: Step<HowtoState> = {
-  name: "install-xen",
-  title:
-    "Install Xen from the packages the harness fetched and serves (analogue of pkg_add xenkernel42 xentools42)",
-  howto: [
-    { id: "install-xen-packages", deviation: DEBIAN_XEN },
-    { id: "xenkernel42-recommended", deviation: DEBIAN_XEN },
-  ],
-  async run(state) {
-    const { shell } = live(state);
-    const box = await ensureDebianBox(state.ctx);
-    state.ctx.server.mount("/xen-repo", box.xenRepo);
-    const source = `deb [trusted=yes] ${state.ctx.server.guestUrl}/xen-repo ./`;
-    const only = "-o Dir::Etc::SourceList=/etc/apt/sources.list.d/nbxen-xen.list -o Dir::Etc::SourceParts=-";
-    // The box's initrd already carries the Xen block and network frontends the domUs need (built with
-    // MODULES=most); regenerating it under TCG takes over ten minutes, so package triggers must not.
-    await shell.run(
-      "sed -i 's/^update_initramfs=.*/update_initramfs=no/' /etc/initramfs-tools/update-initramfs.conf",
-    );
-    await shell.run(`echo '${source}' > /etc/apt/sources.list.d/nbxen-xen.list`);
-    await shell.run(`apt-get ${only} update 2>&1`, { timeoutMs: 300_000 });
-    // Two postinsts run update-grub (about 30 s each under TCG); boot-xen runs it once with the Xen
-    // settings anyway. Diverted for the install and put back in the same command, whatever apt does.
-    const divert =
-      "dpkg-divert --local --rename --add /usr/sbin/update-grub >/dev/null && ln -s /bin/true /usr/sbin/update-grub";
-    const restore =
-      "rm -f /usr/sbin/update-grub; dpkg-divert --local --rename --remove /usr/sbin/update-grub >/dev/null";
-    await shell.run(
-      `${divert}; DEBIAN_FRONTEND=noninteractive apt-get ${only} install -y --no-install-recommends xen-system-amd64 xen-utils-common busybox-static 2>&1; rc=$?; ${restore}; (exit $rc)`,
-      { timeoutMs: 1_800_000, progress: [/Unpacking|Setting up|Processing/] },
-    );
-    await shell.run("test -x /usr/sbin/update-grub && ! test -L /usr/sbin/update-grub");
-  },
-};
+/** `name=version` of each installed package, as the run records its Xen. */
+export function dpkgVersionsCommand(packages: readonly string[]): string {
+  return `dpkg-query -W -f='\${Package}=\${Version}\\n' ${packages.join(" ")}`;
+}
 
-const bootXen: Step<HowtoState> = {
-  name: "boot-xen",
-  title: "Boot Xen with the dom0 kernel by default; Xen's console on com1, the dom0's on hvc0",
-  howto: [
-    {
-      id: "bootcfg-xen-menu",
-      deviation:
-        "GRUB's Xen entry instead of /boot.cfg, dom0_mem from the configuration; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read; bootscrub=false and clocksource=acpi for QEMU under TCG",
-    },
-    {
-      id: "makedev-xen",
-      notExercised: "a Linux dom0 has no MAKEDEV: its kernel and udev make the Xen devices",
-    },
-  ],
-  async run(state) {
-    const { shell } = live(state);
-    const mem = state.ctx.config.dom0MemoryMiB;
-    const cfg = [
-      "# nbxen: the HOWTO's boot entry, serial variant: Xen on com1, the dom0 on hvc0",
-      "XEN_OVERRIDE_GRUB_DEFAULT=1",
-      // Nobody reads GRUB's menu on a serial line the harness drives.
-      "GRUB_TIMEOUT=0",
-      // bootscrub=false: Xen would otherwise scrub all free RAM at boot, seconds under TCG.
-      // clocksource=acpi: after a snapshot is restored, Xen's clock on QEMU's HPET all but stops.
-      `GRUB_CMDLINE_XEN_DEFAULT="dom0_mem=${mem}M,max:${mem}M dom0_max_vcpus=1 console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=false clocksource=acpi"`,
-      'GRUB_CMDLINE_LINUX_XEN_REPLACE_DEFAULT=""',
-      'GRUB_CMDLINE_LINUX_XEN_REPLACE="console=hvc0 earlyprintk=xen net.ifnames=0"',
-      "",
-    ].join("\n");
-    await shell.run(`cat > /etc/default/grub.d/zz-nbxen-xen.cfg <<'NBXEN_EOF'\n${cfg}NBXEN_EOF`);
-    await shell.run("update-grub 2>&1", { timeoutMs: 300_000 });
-    const grub = await shell.run("grep -E '^\\s*(set default|menuentry)' /boot/grub/grub.cfg");
-    if (!/^\s*set default="Debian GNU\/Linux, with Xen hypervisor"/m.test(grub))
-      throw new HarnessError(`update-grub did not make Xen the default entry:\n${grub}`);
-    const [banner] = await rebootAndLogin(state, [XEN_BANNER]);
-    state.ctx.reporter.info(`Xen booted: version ${banner?.[1]}`);
-    const dom0 = await live(state).shell.run(
-      "cat /proc/xen/capabilities 2>/dev/null || true; test -d /proc/xen && echo is-xen",
-    );
-    if (!/control_d/.test(dom0))
-      throw new HarnessError(
-        `after the reboot the guest is not a Xen dom0: /proc/xen/capabilities says ${dom0}`,
+/** Parses dpkgVersionsCommand's output: one `name=version` per asked package, in the asked order. */
+export function parseDpkgVersions(packages: readonly string[], output: string): string[] {
+  const got = new Map(
+    output
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => /^[^=\s]+=\S+$/.test(l))
+      .map((l) => [l.slice(0, l.indexOf("=")), l] as const),
+  );
+  return packages.map((p) => {
+    const v = got.get(p);
+    if (!v) throw new HarnessError(`dpkg-query did not report ${p} as installed:\n${output}`);
+    return v;
+  });
+}
+
+function installXen(r: DebianRelease): Step<HowtoState> {
+  return {
+    name: "install-xen",
+    title:
+      "Install Xen from the packages the harness fetched and serves (analogue of pkg_add xenkernel42 xentools42)",
+    howto: [
+      { id: "install-xen-packages", deviation: xenDeviation(r) },
+      { id: "xenkernel42-recommended", deviation: xenDeviation(r) },
+    ],
+    async run(state) {
+      const { shell } = live(state);
+      const box = await ensureDebianBox(state.ctx, r);
+      state.ctx.server.mount("/xen-repo", box.xenRepo);
+      const source = `deb [trusted=yes] ${state.ctx.server.guestUrl}/xen-repo ./`;
+      const only =
+        "-o Dir::Etc::SourceList=/etc/apt/sources.list.d/nbxen-xen.list -o Dir::Etc::SourceParts=-";
+      // The box's initrd already carries the Xen block and network frontends the domUs need (built with
+      // MODULES=most); regenerating it under TCG takes over ten minutes, so package triggers must not.
+      await shell.run(
+        "sed -i 's/^update_initramfs=.*/update_initramfs=no/' /etc/initramfs-tools/update-initramfs.conf",
       );
-  },
-};
+      await shell.run(`echo '${source}' > /etc/apt/sources.list.d/nbxen-xen.list`);
+      await shell.run(`apt-get ${only} update 2>&1`, { timeoutMs: 300_000 });
+      // Two postinsts run update-grub (about 30 s each under TCG); boot-xen runs it once with the Xen
+      // settings anyway. Diverted for the install and put back in the same command, whatever apt does.
+      const divert =
+        "dpkg-divert --local --rename --add /usr/sbin/update-grub >/dev/null && ln -s /bin/true /usr/sbin/update-grub";
+      const restore =
+        "rm -f /usr/sbin/update-grub; dpkg-divert --local --rename --remove /usr/sbin/update-grub >/dev/null";
+      await shell.run(
+        `${divert}; DEBIAN_FRONTEND=noninteractive apt-get ${only} install -y --no-install-recommends ${DEBIAN_XEN_REQUEST.join(" ")} 2>&1; rc=$?; ${restore}; (exit $rc)`,
+        { timeoutMs: 1_800_000, progress: [/Unpacking|Setting up|Processing/] },
+      );
+      await shell.run("test -x /usr/sbin/update-grub && ! test -L /usr/sbin/update-grub");
+      const pkgs = debianXenPackages(r);
+      state.ctx.xenPackages = parseDpkgVersions(pkgs, await shell.run(dpkgVersionsCommand(pkgs)));
+      state.ctx.reporter.info(`xen packages: ${state.ctx.xenPackages.join(" ")}`);
+    },
+  };
+}
+
+function bootXen(r: DebianRelease): Step<HowtoState> {
+  return {
+    name: "boot-xen",
+    title: "Boot Xen with the dom0 kernel by default; Xen's console on com1, the dom0's on hvc0",
+    howto: [
+      {
+        id: "bootcfg-xen-menu",
+        deviation:
+          "GRUB's Xen entry instead of /boot.cfg, dom0_mem from the configuration; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read; bootscrub=false and clocksource=acpi for QEMU under TCG",
+      },
+      {
+        id: "makedev-xen",
+        notExercised: "a Linux dom0 has no MAKEDEV: its kernel and udev make the Xen devices",
+      },
+    ],
+    async run(state) {
+      const { shell } = live(state);
+      const mem = state.ctx.config.dom0MemoryMiB;
+      const cfg = [
+        "# nbxen: the HOWTO's boot entry, serial variant: Xen on com1, the dom0 on hvc0",
+        "XEN_OVERRIDE_GRUB_DEFAULT=1",
+        // Nobody reads GRUB's menu on a serial line the harness drives.
+        "GRUB_TIMEOUT=0",
+        // bootscrub=false: Xen would otherwise scrub all free RAM at boot, seconds under TCG.
+        // clocksource=acpi: after a snapshot is restored, Xen's clock on QEMU's HPET all but stops.
+        `GRUB_CMDLINE_XEN_DEFAULT="dom0_mem=${mem}M,max:${mem}M dom0_max_vcpus=1 console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=false clocksource=acpi"`,
+        'GRUB_CMDLINE_LINUX_XEN_REPLACE_DEFAULT=""',
+        'GRUB_CMDLINE_LINUX_XEN_REPLACE="console=hvc0 earlyprintk=xen net.ifnames=0"',
+        "",
+      ].join("\n");
+      await shell.run(`cat > /etc/default/grub.d/zz-nbxen-xen.cfg <<'NBXEN_EOF'\n${cfg}NBXEN_EOF`);
+      await shell.run("update-grub 2>&1", { timeoutMs: 300_000 });
+      const grub = await shell.run("grep -E '^\\s*(set default|menuentry)' /boot/grub/grub.cfg");
+      if (!xenGrubDefault(r).test(grub))
+        throw new HarnessError(`update-grub did not make Xen the default entry:\n${grub}`);
+      const [banner] = await rebootAndLogin(state, [XEN_BANNER]);
+      state.ctx.reporter.info(`Xen booted: version ${banner?.[1]}`);
+      const dom0 = await live(state).shell.run(
+        "cat /proc/xen/capabilities 2>/dev/null || true; test -d /proc/xen && echo is-xen",
+      );
+      if (!/control_d/.test(dom0))
+        throw new HarnessError(
+          `after the reboot the guest is not a Xen dom0: /proc/xen/capabilities says ${dom0}`,
+        );
+    },
+  };
+}
 
 const configureXen: Step<HowtoState> = {
   name: "configure-xen",
@@ -352,6 +394,16 @@ const hvm: Step<HowtoState> = {
   },
 };
 
-export function debianSteps(): Step<HowtoState>[] {
-  return [installOs, bootLoader, installXen, bootXen, configureXen, network, domU, autostart, hvm];
+export function debianSteps(release: DebianRelease): Step<HowtoState>[] {
+  return [
+    installOs(release),
+    bootLoader,
+    installXen(release),
+    bootXen(release),
+    configureXen,
+    network,
+    domU,
+    autostart,
+    hvm,
+  ];
 }
