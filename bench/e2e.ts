@@ -1,10 +1,11 @@
 /**
  * The end-to-end figures of the debian-12 box, taken as a user takes them, through the CLI (bin/nbxen.js
- * and scripts/run-specs.sh) in a state directory of their own: the HOWTO specs cold (about 7-8 min under
- * TCG on 2 cores) and warm (about 1-2 min), `nbxen up` warm, `nbxen exec`, `nbxen snapshot restore` and
+ * and scripts/run-specs.sh) in a state directory of their own: the HOWTO specs cold (7-20 min under
+ * TCG on 2 cores) and warm (1-3 min), `nbxen up` warm, `nbxen exec`, `nbxen snapshot restore` and
  * the time to a shell after it, and a command's round trip inside one shell on the dom0.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { cp, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import type { ResolvedConfig } from "../harness/boxes/box.ts";
@@ -90,7 +91,7 @@ function specs(ctx: E2eContext, label: string, fresh: boolean): Promise<Timed> {
     NBXEN_BOX: BOX,
     NBXEN_CONFIG: ctx.configFile,
     NBXEN_STATE_DIR: ctx.config.stateDir,
-    ...(fresh ? { NBXEN_FRESH: "1" } : {}),
+    NBXEN_FRESH: fresh ? "1" : "",
   });
 }
 
@@ -134,14 +135,9 @@ export async function endToEnd(ctx: E2eContext, results: Results, floors: Floors
   const floor = bootFloor(floors);
   const withFloor = floor ? { floor } : {};
 
-  ctx.log("cold HOWTO specs (fresh state dir; about 7-8 min under TCG)");
+  ctx.log("cold HOWTO specs (fresh state dir; 7-20 min under TCG)");
   const cold = await specs(ctx, "specs-cold", true);
-  const run = (await listRuns(ctx.config.stateDir, BOX)).at(-1);
-  const steps = (run?.steps ?? []).map((c) => ({
-    step: (c.id.split(" :: ")[1] ?? c.id).split(":")[0]!,
-    seconds: c.seconds,
-    status: c.status,
-  }));
+  const { steps, specs: coldSpecs } = await latestRun(ctx.config.stateDir);
   const install = steps.find((s) => s.step === "install-xen")?.seconds;
   const cap = 180;
   const coldTarget =
@@ -166,7 +162,7 @@ export async function endToEnd(ctx: E2eContext, results: Results, floors: Floors
       name: `step ${s.step}${s.status === "passed" ? "" : ` (${s.status})`}`,
       value: s.seconds,
       unit: "s",
-      group: "cold run: steps (from its run record)",
+      group: "cold run (from its run record)",
       ...withFloor,
       ...(s.step === "install-xen" ? { note: "the package install: added to the cold target" } : {}),
     });
@@ -185,6 +181,16 @@ export async function endToEnd(ctx: E2eContext, results: Results, floors: Floors
     },
     async () => ({ value: checked("warm HOWTO specs", await specs(ctx, "specs-warm", false)).seconds }),
   );
+  const warm = await latestRun(ctx.config.stateDir);
+  if (warm.specs.length) {
+    results.add({
+      name: "the steps (resumed from their snapshots)",
+      value: warm.steps.reduce((t, s) => t + s.seconds, 0),
+      unit: "s",
+      group: "warm run (from its run record)",
+    });
+    addSpecTimes(results, "warm run", warm.specs);
+  }
 
   ctx.log("nbxen up, warm");
   await attempt(
@@ -277,6 +283,55 @@ export async function endToEnd(ctx: E2eContext, results: Results, floors: Floors
   );
 }
 
+interface RunTimes {
+  steps: { step: string; seconds: number; status: string }[];
+  specs: { name: string; seconds: number }[];
+}
+
+/** The per-step and per-spec times of the latest recorded run (its steps.junit.xml and specs.junit.xml). */
+async function latestRun(stateDir: string): Promise<RunTimes> {
+  const run = (await listRuns(stateDir, BOX)).at(-1);
+  const name = (id: string) => unescapeXml(id.split(" :: ").slice(1).join(" :: ") || id);
+  return {
+    steps: (run?.steps ?? []).map((c) => ({
+      step: name(c.id).split(":")[0]!,
+      seconds: c.seconds,
+      status: c.status,
+    })),
+    specs: (run?.specs ?? []).map((c) => ({ name: name(c.id), seconds: c.seconds })),
+  };
+}
+
+function clip(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 3)}...` : s;
+}
+
+const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+function unescapeXml(s: string): string {
+  return s.replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (m, e: string) =>
+    e.startsWith("#x") || e.startsWith("#X")
+      ? String.fromCodePoint(parseInt(e.slice(2), 16))
+      : e.startsWith("#")
+        ? String.fromCodePoint(Number(e.slice(1)))
+        : (ENTITIES[e] ?? m),
+  );
+}
+
+/** The specs' own time (their commands in the guest, past the steps), and the slowest of them. */
+function addSpecTimes(results: Results, run: string, specs: RunTimes["specs"]): void {
+  if (!specs.length) return;
+  const group = `${run} (from its run record)`;
+  results.add({
+    name: `the ${specs.length} specs' own time`,
+    value: specs.reduce((t, s) => t + s.seconds, 0),
+    unit: "s",
+    group,
+  });
+  for (const s of [...specs].sort((a, b) => b.seconds - a.seconds).slice(0, 3))
+    results.add({ name: `slowest spec: ${clip(s.name, 64)}`, value: s.seconds, unit: "s", group });
+}
+
 async function dom0RoundTrip(config: ResolvedConfig): Promise<{ value: number; note: string }> {
   const box = await getBox(BOX);
   await using m = await Machine.attach(BOX, machineDirFor(config, BOX));
@@ -294,7 +349,9 @@ async function rawLoadvm(config: ResolvedConfig): Promise<{ value: number }> {
   return { value: (performance.now() - t0) / 1000 };
 }
 
-/** Stops the bench's machine and removes its state (the cache stays). */
+/** Keeps the run records (reports, JUnit files) with the logs, stops the machine, removes its state. */
 export async function destroy(ctx: E2eContext): Promise<void> {
+  const runs = path.join(ctx.config.stateDir, "runs");
+  if (existsSync(runs)) await cp(runs, path.join(ctx.logDir, "runs"), { recursive: true });
   await nbxen(ctx, "destroy", "destroy");
 }

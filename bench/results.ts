@@ -76,23 +76,36 @@ function num(v: number): string {
   return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1);
 }
 
-function cells(r: Result): string[] {
+/** The floors in order of first use, each numbered once: the tables show "[n]" and list them below. */
+function floorLegend(results: readonly Result[]): string[] {
+  return [...new Set(results.flatMap((r) => (r.floor ? [r.floor.name] : [])))];
+}
+
+function cells(r: Result, legend: readonly string[]): string[] {
   return [
     !r.ok ? "MISS" : r.target === "-" ? "" : "ok",
     r.name,
-    `${num(r.value)} ${r.unit}`,
-    r.floor ? `${num(r.floor.value)} ${r.floor.unit}` : "",
+    Number.isFinite(r.value) ? `${num(r.value)} ${r.unit}` : "-",
+    r.floor ? `${num(r.floor.value)} ${r.floor.unit} [${legend.indexOf(r.floor.name) + 1}]` : "",
     r.ratio !== undefined ? `${r.ratio.toFixed(r.ratio >= 10 ? 0 : 1)}x` : "",
     r.target,
     r.note ?? "",
   ];
 }
 
+/** The results grouped, groups in order of first appearance, figures in their order within a group. */
+function grouped(results: readonly Result[]): Result[] {
+  const order = [...new Set(results.map((r) => r.group))];
+  return order.flatMap((g) => results.filter((r) => r.group === g));
+}
+
 const HEAD = ["", "figure", "value", "floor", "ratio", "target", "note"];
 
-/** The terminal table, grouped, each group under its name. */
-export function textTable(results: readonly Result[]): string {
-  const rows = results.map(cells);
+/** The terminal table, grouped, each group under its name, the floors listed below it. */
+export function textTable(given: readonly Result[]): string {
+  const results = grouped(given);
+  const legend = floorLegend(results);
+  const rows = results.map((r) => cells(r, legend));
   const widths = HEAD.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
     r
@@ -108,16 +121,17 @@ export function textTable(results: readonly Result[]): string {
     }
     out.push(line(rows[i]!));
   });
-  const floors = results.filter((r) => r.floor).map((r) => r.floor!.name);
-  const legend = [...new Set(floors)].map((f) => `floor: ${f}`);
-  return [...out, ...(legend.length ? ["", ...legend] : [])].join("\n") + "\n";
+  const floors = legend.map((f, i) => `[${i + 1}] floor: ${f}`);
+  return [...out, ...(floors.length ? ["", ...floors] : [])].join("\n") + "\n";
 }
 
 function md(s: string): string {
   return s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 }
 
-export function markdownTable(results: readonly Result[], heading: string): string {
+export function markdownTable(given: readonly Result[], heading: string): string {
+  const results = grouped(given);
+  const legend = floorLegend(results);
   const out = [
     `# ${heading}`,
     "",
@@ -125,10 +139,12 @@ export function markdownTable(results: readonly Result[], heading: string): stri
     "|---|---|---|--:|--:|--:|---|---|",
   ];
   for (const r of results) {
-    const [status, name, value, floor, ratio, target, note] = cells(r).map(md);
+    const [status, name, value, floor, ratio, target, note] = cells(r, legend).map(md);
     out.push(
-      `| ${status} | ${md(r.group)} | ${name} | ${value} | ${floor}${r.floor ? ` (${md(r.floor.name)})` : ""} | ${ratio} | ${target} | ${note} |`,
+      `| ${status} | ${md(r.group)} | ${name} | ${value} | ${floor} | ${ratio} | ${target} | ${note} |`,
     );
   }
+  if (legend.length)
+    out.push("", "Floors, measured in the same run:", "", ...legend.map((f, i) => `${i + 1}. ${md(f)}`));
   return out.join("\n") + "\n";
 }

@@ -4,7 +4,7 @@
  * that only runs `xl create` of a PV domU), with the ratio of each figure to its floor, its target and
  * ok/MISS. Prints a table, writes .nbxen/bench.json and .nbxen/bench.md, exits 1 when a target is missed.
  *
- *   make bench               everything: about 12 min under TCG on 2 cores (the cold HOWTO specs take 7-8)
+ *   make bench               everything: 12-25 min under TCG on 2 cores (the cold HOWTO specs take 7-20)
  *   make bench BENCH=quick   the floor and the harness's parts only (also `--quick`): about 2 min
  *
  * The debian-12 box is built first when the cache has none (a few minutes, once); the floor is built from
