@@ -5,6 +5,7 @@
  * Built by floor-build.sh from the box's files, cached under <cache>/bench-floor/<hash of the inputs>/, and
  * booted with the harness's Machine under the accelerator and CPU model the harness chooses.
  */
+import { xenCmdline } from "../harness/boxes/debian/steps.ts";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
@@ -127,11 +128,6 @@ export interface FloorTimes {
   poweredOff: number;
 }
 
-/** Xen's command line as the debian-12 box's boot-xen step writes it (harness/boxes/debian12/steps.ts). */
-export function xenCmdline(dom0MemoryMiB: number): string {
-  const m = dom0MemoryMiB;
-  return `dom0_mem=${m}M,max:${m}M dom0_max_vcpus=1 console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=false clocksource=acpi`;
-}
 /** The dom0's console as the box's GRUB_CMDLINE_LINUX_XEN_REPLACE sets it. */
 const DOM0_CMDLINE = "console=hvc0 earlyprintk=xen";
 

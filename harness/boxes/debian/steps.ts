@@ -169,9 +169,7 @@ function bootXen(r: DebianRelease): Step<HowtoState> {
         "XEN_OVERRIDE_GRUB_DEFAULT=1",
         // Nobody reads GRUB's menu on a serial line the harness drives.
         "GRUB_TIMEOUT=0",
-        // bootscrub=false: Xen would otherwise scrub all free RAM at boot, seconds under TCG.
-        // clocksource=acpi: after a snapshot is restored, Xen's clock on QEMU's HPET all but stops.
-        `GRUB_CMDLINE_XEN_DEFAULT="dom0_mem=${mem}M,max:${mem}M dom0_max_vcpus=1 console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=false clocksource=acpi"`,
+        `GRUB_CMDLINE_XEN_DEFAULT="${xenCmdline(mem)}"`,
         'GRUB_CMDLINE_LINUX_XEN_REPLACE_DEFAULT=""',
         'GRUB_CMDLINE_LINUX_XEN_REPLACE="console=hvc0 earlyprintk=xen net.ifnames=0"',
         "",
@@ -406,4 +404,14 @@ export function debianSteps(release: DebianRelease): Step<HowtoState>[] {
     autostart,
     hvm,
   ];
+}
+
+/**
+ * Xen's command line on a Debian box (GRUB_CMDLINE_XEN_DEFAULT): the dom0's memory, serial console on
+ * com1. bootscrub=false: Xen would otherwise scrub all free RAM at boot, seconds under TCG.
+ * clocksource=acpi: after a snapshot is restored, Xen's clock on QEMU's HPET all but stops.
+ */
+export function xenCmdline(dom0MemoryMiB: number): string {
+  const m = dom0MemoryMiB;
+  return `dom0_mem=${m}M,max:${m}M dom0_max_vcpus=1 console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=false clocksource=acpi`;
 }
