@@ -190,14 +190,14 @@ describe("run history: records", () => {
     );
     const mocha = readJunit(
       `<testsuite name="s" tests="2"><testcase classname="HOWTO: Booting Xen" name="xl info" time="0.5"/>` +
-        `<testcase classname="HOWTO: HVM" name="hvm" time="0"><skipped/></testcase>` +
+        `<testcase classname="HOWTO: HVM" name="the dom0&#x27;s &amp; hvm" time="0"><skipped/></testcase>` +
         `<testcase classname="HOWTO: Booting Xen" name="version" time="1"><failure>AssertionError [ERR_ASSERTION]: 4.18 !== 4.17\n  at x</failure></testcase></testsuite>`,
     );
     assert.deepEqual(
       mocha.map((c) => [c.id, c.status, c.message]),
       [
         ["HOWTO: Booting Xen :: xl info", "passed", undefined],
-        ["HOWTO: HVM :: hvm", "skipped", undefined],
+        ["HOWTO: HVM :: the dom0's & hvm", "skipped", undefined],
         ["HOWTO: Booting Xen :: version", "failed", "AssertionError [ERR_ASSERTION]: 4.18 !== 4.17"],
       ],
     );
