@@ -13,6 +13,7 @@ import type { Box, BoxContext, ResolvedConfig } from "./boxes/box.ts";
 import { getBox } from "./boxes/registry.ts";
 import {
   describeLocalPair,
+  localPairDigests,
   readLocalXenPair,
   type LocalXenPair,
 } from "../images/catalog/netbsd-local-packages.ts";
@@ -186,10 +187,7 @@ export class HowtoSession implements AsyncDisposable {
       howto: await howtoIdentity(),
       ...(this.ctx.localXen
         ? {
-            localXenPackages: [this.ctx.localXen.kernel, this.ctx.localXen.tools].map((p) => ({
-              pkgname: p.pkgname,
-              sha256: p.sha256,
-            })),
+            localXenPackages: localPairDigests(this.ctx.localXen),
           }
         : {}),
       ...(this.runner.state.xenUpdate

@@ -128,3 +128,8 @@ export async function readLocalXenPair(given: readonly string[]): Promise<LocalX
 export function describeLocalPair(pair: LocalXenPair): string {
   return [pair.kernel, pair.tools].map((p) => `${p.pkgname} (sha256 ${p.sha256})`).join(", ");
 }
+
+/** The pair's packages with their files' SHA256, as run records keep them. */
+export function localPairDigests(pair: LocalXenPair): { pkgname: string; sha256: string }[] {
+  return [pair.kernel, pair.tools].map((p) => ({ pkgname: p.pkgname, sha256: p.sha256 }));
+}

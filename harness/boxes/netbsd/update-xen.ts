@@ -13,6 +13,7 @@ import {
 } from "../../../images/catalog/netbsd.ts";
 import {
   describeLocalPair,
+  localPairDigests,
   readLocalXenPair,
   type LocalXenPair,
 } from "../../../images/catalog/netbsd-local-packages.ts";
@@ -127,10 +128,7 @@ export async function updateXenStep(
         domUs,
         ...(target.kind === "local"
           ? {
-              localFiles: [target.pair.kernel, target.pair.tools].map((p) => ({
-                pkgname: p.pkgname,
-                sha256: p.sha256,
-              })),
+              localFiles: localPairDigests(target.pair),
             }
           : {}),
       };
