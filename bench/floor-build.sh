@@ -102,11 +102,12 @@ cp "$debs/etc/xen/xl.conf" "$root/etc/xen/xl.conf"
 cp "$boxfs"/modules/*.ko "$root/lib/modules/"
 cp "$box/vmlinuz" "$root/floor/vmlinuz"
 (cd "$domu" && find . | cpio -o -H newc --quiet >"$root/floor/domu.cpio")
+# The domU kernel on Xen's clock: LINUX_PV_CLOCK in harness/boxes/debian/domu-root.ts says why.
 cat >"$root/floor/domu.cfg" <<'EOF'
 name = "floor"
 kernel = "/floor/vmlinuz"
 ramdisk = "/floor/domu.cpio"
-extra = "console=hvc0 quiet"
+extra = "console=hvc0 quiet clocksource=xen"
 memory = 128
 EOF
 modules=""

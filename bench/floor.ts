@@ -6,6 +6,7 @@
  * booted with the harness's Machine under the accelerator and CPU model the harness chooses.
  */
 import { xenCmdline } from "../harness/boxes/debian/steps.ts";
+import { LINUX_PV_CLOCK } from "../harness/boxes/debian/domu-root.ts";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
@@ -128,8 +129,8 @@ export interface FloorTimes {
   poweredOff: number;
 }
 
-/** The dom0's console as the box's GRUB_CMDLINE_LINUX_XEN_REPLACE sets it. */
-const DOM0_CMDLINE = "console=hvc0 earlyprintk=xen";
+/** The dom0's console and clock as the box's GRUB_CMDLINE_LINUX_XEN_REPLACE sets them (no systemd here). */
+const DOM0_CMDLINE = `console=hvc0 earlyprintk=xen ${LINUX_PV_CLOCK}`;
 
 /** Boots the floor once and times it from QEMU's start to the domU's end and the machine's power-off. */
 export async function bootFloor(

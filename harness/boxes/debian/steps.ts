@@ -8,7 +8,13 @@ import {
   debianXenPackages,
   type DebianRelease,
 } from "../../../images/debian/releases.ts";
-import { diskSignature, DOMU_READY, domUConfigText, makeDomUDiskScript } from "./domu-root.ts";
+import {
+  diskSignature,
+  DOMU_READY,
+  domUConfigText,
+  LINUX_PV_CLOCK,
+  makeDomUDiskScript,
+} from "./domu-root.ts";
 import { domainGoneCommand, domainListedCommand } from "../xl-commands.ts";
 import { bootMachine } from "../../steps/boot.ts";
 import {
@@ -154,7 +160,7 @@ function bootXen(r: DebianRelease): Step<HowtoState> {
       {
         id: "bootcfg-xen-menu",
         deviation:
-          "GRUB's Xen entry instead of /boot.cfg, dom0_mem from the configuration; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read; bootscrub=false and clocksource=acpi for QEMU under TCG",
+          "GRUB's Xen entry instead of /boot.cfg, dom0_mem from the configuration; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read; bootscrub=false and clocksource=acpi for QEMU under TCG; the dom0 kernel on Xen's clock (clocksource=xen)",
       },
       {
         id: "makedev-xen",
@@ -171,7 +177,7 @@ function bootXen(r: DebianRelease): Step<HowtoState> {
         "GRUB_TIMEOUT=0",
         `GRUB_CMDLINE_XEN_DEFAULT="${xenCmdline(mem)}"`,
         'GRUB_CMDLINE_LINUX_XEN_REPLACE_DEFAULT=""',
-        'GRUB_CMDLINE_LINUX_XEN_REPLACE="console=hvc0 earlyprintk=xen net.ifnames=0"',
+        `GRUB_CMDLINE_LINUX_XEN_REPLACE="${DOM0_LINUX_CMDLINE}"`,
         "",
       ].join("\n");
       await shell.run(`cat > /etc/default/grub.d/zz-nbxen-xen.cfg <<'NBXEN_EOF'\n${cfg}NBXEN_EOF`);
@@ -405,6 +411,13 @@ export function debianSteps(release: DebianRelease): Step<HowtoState>[] {
     hvm,
   ];
 }
+
+/**
+ * The dom0 kernel's command line under Xen (GRUB_CMDLINE_LINUX_XEN_REPLACE): its console on hvc0, the
+ * Xen clock (LINUX_PV_CLOCK), and systemd's unit status on the console, so that a boot that waits
+ * shows what it waits for on the console and in the transcript.
+ */
+export const DOM0_LINUX_CMDLINE = `console=hvc0 earlyprintk=xen net.ifnames=0 ${LINUX_PV_CLOCK} systemd.show_status=true`;
 
 /**
  * Xen's command line on a Debian box (GRUB_CMDLINE_XEN_DEFAULT): the dom0's memory, serial console on
