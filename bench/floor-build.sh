@@ -24,7 +24,7 @@ die() {
 [ $# -eq 2 ] || die "usage: $0 BOXDIR OUTDIR"
 box=$(realpath -- "$1")
 out=$(realpath -m -- "$2")
-: "${FLOOR_DOM0_MARK:?}" "${FLOOR_TOOLS_MARK:?}" "${FLOOR_DOMU_MARK:?}" "${FLOOR_DONE_MARK:?}"
+: "${FLOOR_DOM0_MARK:?}" "${FLOOR_TOOLS_MARK:?}" "${FLOOR_DOMU_MARK:?}" "${FLOOR_DONE_MARK:?}" "${FLOOR_DOMU_EXTRA:?}"
 export PATH="$PATH:/usr/sbin:/sbin"
 for t in dpkg-deb:dpkg qemu-img:qemu-utils debugfs:e2fsprogs cpio:cpio; do
   command -v "${t%%:*}" >/dev/null || die "${t%%:*} not found: apt-get install ${t#*:}"
@@ -102,12 +102,11 @@ cp "$debs/etc/xen/xl.conf" "$root/etc/xen/xl.conf"
 cp "$boxfs"/modules/*.ko "$root/lib/modules/"
 cp "$box/vmlinuz" "$root/floor/vmlinuz"
 (cd "$domu" && find . | cpio -o -H newc --quiet >"$root/floor/domu.cpio")
-# The domU kernel on Xen's clock: LINUX_PV_CLOCK in harness/boxes/debian/domu-root.ts says why.
-cat >"$root/floor/domu.cfg" <<'EOF'
+cat >"$root/floor/domu.cfg" <<EOF
 name = "floor"
 kernel = "/floor/vmlinuz"
 ramdisk = "/floor/domu.cpio"
-extra = "console=hvc0 quiet clocksource=xen"
+extra = "$FLOOR_DOMU_EXTRA"
 memory = 128
 EOF
 modules=""

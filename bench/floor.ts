@@ -26,6 +26,12 @@ export const FLOOR_MARKS = {
   FLOOR_DONE_MARK: "NBXEN-FLOOR-DOMU-GONE",
 } as const;
 
+/** What floor-build.sh is given: the marks, and the domU's kernel line with the boxes' clock. */
+const FLOOR_BUILD_ENV = {
+  ...FLOOR_MARKS,
+  FLOOR_DOMU_EXTRA: `console=hvc0 quiet ${LINUX_PV_CLOCK}`,
+};
+
 const BUILD_SCRIPT = fileURLToPath(new URL("./floor-build.sh", import.meta.url));
 /** Box files the floor is made of. box.json stands for disk.qcow2: every build of the box rewrites both. */
 const INPUTS = ["box.json", "vmlinuz", "xen-repo/SHA256SUMS"] as const;
@@ -80,7 +86,7 @@ async function floorKey(boxDir: string): Promise<string> {
   const h = createHash("sha256");
   for (const f of INPUTS) h.update(`${f} ${await sha256File(path.join(boxDir, f))}\n`);
   h.update(`floor-build.sh ${await sha256File(BUILD_SCRIPT)}\n`);
-  h.update(JSON.stringify(FLOOR_MARKS));
+  h.update(JSON.stringify(FLOOR_BUILD_ENV));
   return h.digest("hex").slice(0, 16);
 }
 
@@ -109,7 +115,7 @@ export async function ensureFloor(
   if (existsSync(metaFile)) return { ...(await cached()), built: false };
   log(`building the bench floor into ${dir}`);
   const r = await execa("bash", [BUILD_SCRIPT, boxDir, dir], {
-    env: { ...FLOOR_MARKS },
+    env: FLOOR_BUILD_ENV,
     all: true,
     reject: false,
     stdin: "ignore",

@@ -159,8 +159,7 @@ function bootXen(r: DebianRelease): Step<HowtoState> {
     howto: [
       {
         id: "bootcfg-xen-menu",
-        deviation:
-          "GRUB's Xen entry instead of /boot.cfg, dom0_mem from the configuration; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read; bootscrub=false and clocksource=acpi for QEMU under TCG; the dom0 kernel on Xen's clock (clocksource=xen)",
+        deviation: `GRUB's Xen entry instead of /boot.cfg, dom0_mem from the configuration; console over serial (com1 for Xen, hvc0 for the dom0) instead of console=pc, so the console can be read; bootscrub=false and clocksource=acpi for QEMU under TCG; the dom0 kernel on Xen's clock (${LINUX_PV_CLOCK})`,
       },
       {
         id: "makedev-xen",
